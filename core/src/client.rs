@@ -1,0 +1,161 @@
+//! The client: what every binding holds. Validates on the caller's thread, then queues.
+
+use std::sync::atomic::{AtomicBool, Ordering::*};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::event::{self, Enrichment};
+use crate::job::{Job, JobOptions};
+use crate::router::{Envelope, Runtime};
+use crate::stats::StatsSnapshot;
+
+/// A configured monitoring client. Cheap to clone; every method is safe from any thread.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<ClientInner>,
+}
+
+pub(crate) struct ClientInner {
+    config: Config,
+    /// Replaced in a forked child (see `fork`): the parent's threads do not exist there.
+    runtime: ArcSwap<Runtime>,
+    closed: AtomicBool,
+    shutdown_result: Mutex<Option<Result<()>>>,
+}
+
+impl Client {
+    /// Configures a client: `source` is a path or inline YAML/JSON (None: the environment and
+    /// the defaults); `overrides` are explicit keys, the highest precedence.
+    pub fn configure(source: Option<&str>, overrides: Option<Value>) -> Result<Client> {
+        Self::from_config(Config::load(source, overrides)?)
+    }
+
+    pub fn from_config(config: Config) -> Result<Client> {
+        let runtime = Runtime::start(&config, enrichment(&config))?;
+        let inner = Arc::new(ClientInner {
+            config,
+            runtime: ArcSwap::from_pointee(runtime),
+            closed: AtomicBool::new(false),
+            shutdown_result: Mutex::new(None),
+        });
+        crate::fork::register(&inner);
+        Ok(Client { inner })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Validates one event (JSON text, schema v1) and queues it. Never blocks on I/O.
+    pub fn emit(&self, event_json: &[u8]) -> Result<()> {
+        if self.inner.closed.load(Acquire) {
+            return Err(Error::Shutdown);
+        }
+        let runtime = self.inner.runtime.load();
+        let max = self.inner.config.limits.max_event_bytes;
+        let (text, v) = match event::validate(event_json, max) {
+            Ok(ok) => ok,
+            Err(e) => {
+                runtime.shared.counters.invalid.fetch_add(1, Relaxed);
+                return Err(e);
+            }
+        };
+        runtime.enqueue(Envelope { text: text.into(), at_micros: v.at_micros, emitted_at: event::now_micros() })
+    }
+
+    /// Starts a job: emits `started` and returns the handle that reports its progress and end.
+    pub fn job(&self, name: &str, entity_type: Option<&str>, parent_id: Option<&str>) -> Result<Job> {
+        let options = JobOptions {
+            entity_type: entity_type.map(str::to_owned),
+            parent_id: parent_id.map(str::to_owned),
+            ..JobOptions::default()
+        };
+        self.job_with(name, options)
+    }
+
+    pub fn job_with(&self, name: &str, options: JobOptions) -> Result<Job> {
+        Job::start(self.clone(), name, options)
+    }
+
+    /// Waits until everything emitted before the call is delivered (or given up on).
+    pub fn flush(&self, timeout: Duration) -> Result<()> {
+        if self.inner.closed.load(Acquire) {
+            return Err(Error::Shutdown);
+        }
+        self.inner.runtime.load().flush(Instant::now() + timeout)
+    }
+
+    /// Stops accepting events, flushes, stops the threads. Idempotent: later calls return the
+    /// first call's result at once.
+    pub fn shutdown(&self, timeout: Duration) -> Result<()> {
+        let Ok(mut result) = self.inner.shutdown_result.lock() else {
+            return Err(Error::Internal("shutdown lock poisoned".into()));
+        };
+        if let Some(r) = result.as_ref() {
+            return r.clone();
+        }
+        self.inner.closed.store(true, Release);
+        let r = self.inner.runtime.load().stop(Instant::now() + timeout);
+        *result = Some(r.clone());
+        r
+    }
+
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.closed.load(Acquire)
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner.runtime.load().stats()
+    }
+}
+
+impl ClientInner {
+    /// In a forked child: a fresh runtime (threads, queue, files named for this pid). The
+    /// parent's runtime is leaked on purpose: its locks may be held by threads that do not
+    /// exist here, and its queued events are the parent's to deliver.
+    pub(crate) fn restart_after_fork(&self) {
+        if self.closed.load(Acquire) {
+            return;
+        }
+        match Runtime::start(&self.config, enrichment(&self.config)) {
+            Ok(fresh) => std::mem::forget(self.runtime.swap(Arc::new(fresh))),
+            Err(e) => {
+                eprintln!("monitoring: cannot restart in forked child: {e}");
+                self.closed.store(true, Release);
+            }
+        }
+    }
+}
+
+/// The fields the core fills in, from configuration or from the process.
+fn enrichment(cfg: &Config) -> Enrichment {
+    Enrichment {
+        site_id: cfg.app.site_id.clone(),
+        app_name: cfg.app.name.clone().or_else(executable_name),
+        app_version: cfg.app.version.clone(),
+        instance_id: cfg.app.instance_id.clone().unwrap_or_else(default_instance_id),
+    }
+}
+
+fn executable_name() -> Option<String> {
+    std::env::current_exe().ok()?.file_name()?.to_str().map(str::to_owned)
+}
+
+/// `host:pid`, unique per process on a site.
+fn default_instance_id() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let host = if rc == 0 {
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    } else {
+        "localhost".to_owned()
+    };
+    format!("{host}:{}", std::process::id())
+}

@@ -1,0 +1,281 @@
+//! Event schema v1: parsing and validation (on the caller's thread, borrowing the input)
+//! and enrichment into the stored form (on the router thread, see `encode`).
+
+pub(crate) mod encode;
+mod timestamp;
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::error::{Error, Result};
+
+pub(crate) use encode::{encode_event, Enrichment};
+pub use timestamp::{format_micros, now_micros, parse_rfc3339_micros};
+
+/// `event.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Started,
+    Progress,
+    Metric,
+    Finished,
+    Error,
+    Canceled,
+    Log,
+    Heartbeat,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Started => "started",
+            Kind::Progress => "progress",
+            Kind::Metric => "metric",
+            Kind::Finished => "finished",
+            Kind::Error => "error",
+            Kind::Canceled => "canceled",
+            Kind::Log => "log",
+            Kind::Heartbeat => "heartbeat",
+        }
+    }
+}
+
+/// `event.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Running,
+    Succeeded,
+    Failed,
+    Canceled,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Canceled => "canceled",
+        }
+    }
+}
+
+/// A string borrowed from the input when it has no escapes, owned otherwise.
+/// (serde borrows a bare `Cow<str>` field only outside `Option`, hence the newtype.)
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Str<'a>(pub Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl Str<'_> {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEvent<'a> {
+    #[serde(borrow, default)]
+    pub idempotency_key: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub site_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub app: Option<RawApp<'a>>,
+    #[serde(borrow, default)]
+    pub entity: Option<RawEntity<'a>>,
+    #[serde(borrow)]
+    pub event: RawBody<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawApp<'a> {
+    #[serde(borrow, default)]
+    pub name: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub version: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub instance_id: Option<Str<'a>>,
+    /// Earlier clients identified the app with `app_id`; it is kept as given.
+    #[serde(borrow, default)]
+    pub app_id: Option<Str<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEntity<'a> {
+    #[serde(rename = "type", borrow, default)]
+    pub entity_type: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub parent_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub business_key: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub sub_key: Option<Str<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBody<'a> {
+    pub kind: Kind,
+    #[serde(borrow, default)]
+    pub at: Option<Str<'a>>,
+    #[serde(default)]
+    pub status: Option<Status>,
+    #[serde(default)]
+    pub progress: Option<f64>,
+    #[serde(borrow, default)]
+    pub message: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub metrics: Option<Metrics<'a>>,
+    #[serde(borrow, default)]
+    pub metadata: Option<&'a RawValue>,
+}
+
+/// `event.metrics`: name -> finite number, in input order, names unique.
+#[derive(Default)]
+pub(crate) struct Metrics<'a>(pub Vec<(Str<'a>, f64)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Metrics<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Metrics<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of metric name to number")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+                let mut out: Vec<(Str<'de>, f64)> = Vec::with_capacity(map.size_hint().unwrap_or(4));
+                while let Some(name) = map.next_key::<Str<'de>>()? {
+                    let value: f64 = map.next_value()?;
+                    if !value.is_finite() {
+                        return Err(de::Error::custom("metric value must be a finite number"));
+                    }
+                    if out.iter().any(|(n, _)| n.0 == name.0) {
+                        return Err(de::Error::custom(format_args!("duplicate metric `{}`", name.0)));
+                    }
+                    out.push((name, value));
+                }
+                Ok(Metrics(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// What the caller's thread learns from validating one event.
+pub(crate) struct Validated {
+    /// `event.at` as given, converted to UTC microseconds.
+    pub at_micros: Option<i64>,
+}
+
+/// Validates one event (schema v1) without copying it. Errors name the offending field.
+pub(crate) fn validate(bytes: &[u8], max_event_bytes: usize) -> Result<(&str, Validated)> {
+    if bytes.len() > max_event_bytes {
+        return Err(Error::InvalidArgument {
+            field: None,
+            message: format!("event is {} bytes, over limits.max_event_bytes ({max_event_bytes})", bytes.len()),
+        });
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| Error::InvalidArgument {
+        field: None,
+        message: format!("event is not valid UTF-8 (byte {})", e.valid_up_to()),
+    })?;
+    let raw = parse(text)?;
+    let at_micros = check(&raw)?;
+    Ok((text, Validated { at_micros }))
+}
+
+/// Parses an event. On failure, parses again with path tracking to name the field: errors are
+/// the cold path, and tracking costs the hot one.
+pub(crate) fn parse(text: &str) -> Result<RawEvent<'_>> {
+    serde_json::from_str::<RawEvent>(text).map_err(|_| describe_parse_error(text))
+}
+
+fn describe_parse_error(text: &str) -> Error {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let e = match serde_path_to_error::deserialize::<_, RawEvent>(&mut de) {
+        Ok(_) => {
+            let message = match de.end() {
+                Ok(()) => "invalid event".to_owned(),
+                Err(e) => format!("malformed JSON: {e}"),
+            };
+            return Error::InvalidArgument { field: None, message };
+        }
+        Err(e) => e,
+    };
+    let inner = e.inner();
+    let message = inner.to_string();
+    let mut field = e.path().to_string();
+    if field == "." {
+        field.clear();
+    }
+    if let Some(name) = unknown_field_name(&message).or_else(|| missing_field_name(&message)) {
+        field = if field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
+    }
+    let message = if inner.is_syntax() || inner.is_eof() { format!("malformed JSON: {message}") } else { message };
+    Error::InvalidArgument { field: (!field.is_empty()).then_some(field), message }
+}
+
+fn backticked_after<'m>(message: &'m str, prefix: &str) -> Option<&'m str> {
+    let rest = message.strip_prefix(prefix)?;
+    rest.split('`').next()
+}
+
+fn unknown_field_name(message: &str) -> Option<&str> {
+    backticked_after(message, "unknown field `")
+}
+
+fn missing_field_name(message: &str) -> Option<&str> {
+    backticked_after(message, "missing field `")
+}
+
+/// The checks serde cannot express. Returns `event.at` in UTC microseconds when given.
+pub(crate) fn check(raw: &RawEvent<'_>) -> Result<Option<i64>> {
+    let body = &raw.event;
+    if let Some(p) = body.progress {
+        if !(0.0..=100.0).contains(&p) {
+            return Err(Error::invalid("event.progress", format!("progress must be within 0..100, got {p}")));
+        }
+    }
+    if let Some(meta) = body.metadata {
+        if !meta.get().starts_with('{') {
+            return Err(Error::invalid("event.metadata", "metadata must be an object"));
+        }
+    }
+    match &body.at {
+        None => Ok(None),
+        Some(at) => parse_rfc3339_micros(at.as_str())
+            .map(Some)
+            .ok_or_else(|| Error::invalid("event.at", format!("`{}` is not an RFC 3339 timestamp", at.as_str()))),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,184 @@
+//! The batcher thread: takes events off the queue in order, encodes them, and hands each
+//! sealed batch to the backends (by count `batch_max`, or `flush_interval_ms` after its first
+//! event, or at a flush).
+
+use std::sync::atomic::Ordering::*;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, TrySendError};
+
+use super::{Envelope, Msg, Outcome, Shared, Tracker, Work};
+use crate::backend::Batch;
+use crate::config::{Config, Delivery};
+use crate::event::{self, Enrichment};
+use crate::router::BreakerState;
+
+pub(crate) struct Batcher {
+    shared: Arc<Shared>,
+    enrich: Enrichment,
+    batch_max: usize,
+    interval: Duration,
+    delivery: Delivery,
+    /// Backend indices by priority (failover order).
+    order: Vec<usize>,
+}
+
+impl Batcher {
+    pub fn new(cfg: &Config, enrich: Enrichment, shared: Arc<Shared>, order: Vec<usize>) -> Self {
+        Batcher {
+            shared,
+            enrich,
+            batch_max: cfg.queue.batch_max,
+            interval: Duration::from_millis(cfg.queue.flush_interval_ms),
+            delivery: cfg.delivery,
+            order,
+        }
+    }
+
+    pub fn run(self, rx: Receiver<Msg>) {
+        let mut batch = Batch::with_capacity(self.batch_max);
+        let mut seal_at: Option<Instant> = None;
+        loop {
+            let msg = match seal_at {
+                Some(at) => rx.recv_deadline(at),
+                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match msg {
+                Ok(Msg::Event(env)) => {
+                    self.encode(&env, &mut batch);
+                    if seal_at.is_none() {
+                        seal_at = Some(Instant::now() + self.interval);
+                    }
+                    if batch.len() >= self.batch_max {
+                        self.route(&mut batch);
+                        seal_at = None;
+                    }
+                }
+                Ok(Msg::Flush(ticket)) => {
+                    self.route(&mut batch);
+                    seal_at = None;
+                    ticket.set(self.shared.backends.iter().map(|b| b.sent.load(Acquire)).collect());
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    self.route(&mut batch);
+                    seal_at = None;
+                }
+                Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        self.route(&mut batch);
+        // Whatever raced in behind the stop is counted, not silently lost.
+        let mut late = 0usize;
+        while let Ok(msg) = rx.try_recv() {
+            if let Msg::Event(_) = msg {
+                late += 1;
+            }
+        }
+        drop(rx);
+        crate::stats::add(&self.shared.counters.dropped, late);
+        for slot in &self.shared.backends {
+            if let Ok(mut tx) = slot.tx.lock() {
+                tx.take();
+            }
+        }
+    }
+
+    fn encode(&self, env: &Envelope, batch: &mut Batch) {
+        match event::parse(&env.text) {
+            Ok(raw) => event::encode_event(&raw, env.at_micros, env.emitted_at, &self.enrich, batch),
+            // Validated on emit, so this cannot happen; if it does, it is counted.
+            Err(_) => {
+                self.shared.counters.invalid.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// Hands the batch to its backends and leaves `batch` empty.
+    fn route(&self, batch: &mut Batch) {
+        if batch.is_empty() {
+            return;
+        }
+        let full = Arc::new(std::mem::replace(batch, Batch::with_capacity(self.batch_max)));
+        let targets: Vec<(usize, Arc<Batch>)> = match self.delivery {
+            Delivery::Fanout => (0..self.shared.backends.len()).filter_map(|i| self.for_backend(i, &full)).collect(),
+            Delivery::Failover => self.failover_target(&full).into_iter().collect(),
+        };
+        if targets.is_empty() {
+            crate::stats::add(&self.shared.counters.unrouted, full.len());
+            return;
+        }
+        let tracker = Tracker::new(full.len(), targets.len());
+        for (i, b) in targets {
+            self.send(i, Work { batch: b, tracker: tracker.clone() });
+        }
+    }
+
+    /// The part of `full` backend `i`'s filter takes (all of it without a filter).
+    fn for_backend(&self, i: usize, full: &Arc<Batch>) -> Option<(usize, Arc<Batch>)> {
+        let cfg = &self.shared.backends[i].config;
+        if cfg.filter.is_none() {
+            return Some((i, full.clone()));
+        }
+        let keep: Vec<usize> =
+            (0..full.len()).filter(|&j| cfg.accepts(full.items()[j].kind, full.entity_type(j))).collect();
+        match keep.len() {
+            0 => None,
+            n if n == full.len() => Some((i, full.clone())),
+            _ => Some((i, Arc::new(full.select(keep)))),
+        }
+    }
+
+    /// Failover: the first backend by priority whose breaker is not open (the first one if
+    /// all are), among those whose filter takes the events.
+    fn failover_target(&self, full: &Arc<Batch>) -> Option<(usize, Arc<Batch>)> {
+        let candidates: Vec<(usize, Arc<Batch>)> =
+            self.order.iter().filter_map(|&i| self.for_backend(i, full)).collect();
+        let healthy = candidates.iter().position(|(i, _)| {
+            BreakerState::from_u8(self.shared.backends[*i].counters.breaker.load(Relaxed)) != BreakerState::Open
+        });
+        candidates.into_iter().nth(healthy.unwrap_or(0))
+    }
+
+    /// Sends to a backend's worker. A healthy but busy backend slows the batcher down
+    /// (backpressure reaches `emit`); a backend whose breaker is open and whose queue is full
+    /// loses the batch, counted, so that the others keep going.
+    fn send(&self, i: usize, work: Work) {
+        let slot = &self.shared.backends[i];
+        let Some(tx) = slot.tx.lock().ok().and_then(|g| g.clone()) else {
+            work.tracker.finish(Outcome::Dropped, &self.shared.counters);
+            return;
+        };
+        slot.sent.fetch_add(1, AcqRel);
+        let mut work = work;
+        loop {
+            match tx.try_send(work) {
+                Ok(()) => return,
+                Err(TrySendError::Full(w)) => {
+                    let open = BreakerState::from_u8(slot.counters.breaker.load(Relaxed)) == BreakerState::Open;
+                    if open || self.shared.stopping() {
+                        crate::stats::add(&slot.counters.dropped, w.batch.len());
+                        w.tracker.finish(Outcome::Dropped, &self.shared.counters);
+                        slot.done.fetch_add(1, AcqRel);
+                        self.shared.notify();
+                        return;
+                    }
+                    match tx.send_timeout(w, Duration::from_millis(50)) {
+                        Ok(()) => return,
+                        Err(crossbeam_channel::SendTimeoutError::Timeout(w)) => work = w,
+                        Err(crossbeam_channel::SendTimeoutError::Disconnected(w)) => {
+                            w.tracker.finish(Outcome::Dropped, &self.shared.counters);
+                            slot.done.fetch_add(1, AcqRel);
+                            return;
+                        }
+                    }
+                }
+                Err(TrySendError::Disconnected(w)) => {
+                    w.tracker.finish(Outcome::Dropped, &self.shared.counters);
+                    slot.done.fetch_add(1, AcqRel);
+                    return;
+                }
+            }
+        }
+    }
+}

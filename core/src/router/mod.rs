@@ -1,0 +1,317 @@
+//! The router: a bounded queue from `emit`, one batcher thread that encodes events into
+//! batches (by count and by interval), and one delivery worker per backend (retry, breaker,
+//! dead letter). See ARCHITECTURE.md for the threads and what may block.
+
+mod backoff;
+mod batcher;
+mod breaker;
+mod worker;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::*};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, SendTimeoutError, Sender, TrySendError};
+
+pub use breaker::BreakerState;
+
+use crate::backend::{self, Batch};
+use crate::config::{BackendConfig, Config, OnFull};
+use crate::error::{Error, Result};
+use crate::event::Enrichment;
+use crate::stats::{BackendCounters, Counters, StatsSnapshot};
+
+/// A validated event on its way to the batcher. The text is parsed again there; keeping the
+/// text (one copy) is cheaper on the caller's thread than keeping a parsed tree.
+pub(crate) struct Envelope {
+    pub text: Box<str>,
+    pub at_micros: Option<i64>,
+    pub emitted_at: i64,
+}
+
+pub(crate) enum Msg {
+    Event(Envelope),
+    Flush(Arc<FlushTicket>),
+    Stop,
+}
+
+/// Answers a flush: how many batches each backend had been sent once everything emitted
+/// before the flush was routed.
+#[derive(Default)]
+pub(crate) struct FlushTicket {
+    routed: Mutex<Option<Vec<u64>>>,
+    cv: Condvar,
+}
+
+impl FlushTicket {
+    fn set(&self, sent: Vec<u64>) {
+        if let Ok(mut g) = self.routed.lock() {
+            *g = Some(sent);
+        }
+        self.cv.notify_all();
+    }
+    fn wait(&self, deadline: Instant) -> Option<Vec<u64>> {
+        let mut g = self.routed.lock().ok()?;
+        while g.is_none() {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            g = self.cv.wait_timeout(g, left).ok()?.0;
+        }
+        g.clone()
+    }
+}
+
+/// What every thread of one runtime shares.
+pub(crate) struct Shared {
+    pub counters: Counters,
+    pub backends: Vec<BackendSlot>,
+    /// Set when the workers must stop retrying and give up what they hold.
+    stopping: AtomicBool,
+    /// Wakes threads that sleep (backoff, open breaker) and flushes waiting on progress.
+    signal: Mutex<()>,
+    wake: Condvar,
+    alive: AtomicUsize,
+}
+
+/// The router's view of one backend.
+pub(crate) struct BackendSlot {
+    pub config: BackendConfig,
+    pub counters: BackendCounters,
+    /// Batches handed to the worker / finished by it: flush waits for `done >= sent`.
+    pub sent: AtomicU64,
+    pub done: AtomicU64,
+    pub tx: Mutex<Option<Sender<Work>>>,
+}
+
+impl Shared {
+    /// Sleeps up to `d`, or less if woken; returns false if stopping.
+    pub fn sleep(&self, d: Duration) -> bool {
+        let deadline = Instant::now() + d;
+        let Ok(mut g) = self.signal.lock() else { return false };
+        while !self.stopping.load(Acquire) {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else { return true };
+            match self.wake.wait_timeout(g, left) {
+                Ok((ng, _)) => g = ng,
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Acquire)
+    }
+
+    pub fn notify(&self) {
+        let _g = self.signal.lock();
+        self.wake.notify_all();
+    }
+
+    /// Waits until `cond` holds or the deadline passes; `cond` is rechecked on every notify.
+    fn wait_until(&self, deadline: Instant, cond: impl Fn() -> bool) -> bool {
+        let Ok(mut g) = self.signal.lock() else { return false };
+        loop {
+            if cond() {
+                return true;
+            }
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else { return false };
+            match self.wake.wait_timeout(g, left.min(Duration::from_millis(50))) {
+                Ok((ng, _)) => g = ng,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// A batch for one backend, and the bookkeeping that turns per-backend outcomes into the
+/// event counts of `stats` once every backend it went to is done with it.
+pub(crate) struct Work {
+    pub batch: Arc<Batch>,
+    pub tracker: Arc<Tracker>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Outcome {
+    Delivered = 0,
+    Failed = 1,
+    Dropped = 2,
+}
+
+pub(crate) struct Tracker {
+    remaining: AtomicUsize,
+    worst: AtomicU8,
+    events: usize,
+}
+
+impl Tracker {
+    pub fn new(events: usize, backends: usize) -> Arc<Self> {
+        Arc::new(Tracker { remaining: AtomicUsize::new(backends), worst: AtomicU8::new(0), events })
+    }
+
+    /// One backend is done with the batch; the last one counts its events once, by the worst
+    /// outcome any backend had.
+    pub fn finish(&self, outcome: Outcome, counters: &Counters) {
+        let worst = self.worst.fetch_max(outcome as u8, AcqRel).max(outcome as u8);
+        if self.remaining.fetch_sub(1, AcqRel) == 1 {
+            let counter = match worst {
+                0 => &counters.delivered,
+                1 => &counters.failed,
+                _ => &counters.dropped,
+            };
+            crate::stats::add(counter, self.events);
+        }
+    }
+}
+
+/// One generation of threads and queues. A forked child replaces it with a new one.
+pub(crate) struct Runtime {
+    tx: Sender<Msg>,
+    on_full: OnFull,
+    pub shared: Arc<Shared>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Runtime {
+    pub fn start(cfg: &Config, enrich: Enrichment) -> Result<Runtime> {
+        let instance_tag = format!("{}-{}", std::process::id(), crate::event::now_micros() / 1000);
+        let configs: Vec<BackendConfig> = cfg.effective_backends().into_iter().filter(|b| b.enabled).collect();
+        if configs.is_empty() {
+            return Err(Error::config("direct_backends", "no enabled backend"));
+        }
+        let mut built = Vec::with_capacity(configs.len());
+        for (i, c) in configs.iter().enumerate() {
+            let b = backend::build(c, &instance_tag).map_err(|e| match e {
+                Error::Config { path, message } => Error::Config {
+                    path: Some(format!("direct_backends[{i}].{}", path.unwrap_or_default())),
+                    message,
+                },
+                other => other,
+            })?;
+            built.push(b);
+        }
+        let (tx, rx) = bounded::<Msg>(cfg.queue.capacity);
+        let mut order: Vec<usize> = (0..configs.len()).collect();
+        order.sort_by_key(|&i| configs[i].priority);
+        // Batches queued per backend: enough to keep a busy worker fed, small next to the queue.
+        let per_backend = (cfg.queue.capacity / cfg.queue.batch_max.max(1)).clamp(2, 16);
+        let mut receivers = Vec::new();
+        let mut backends = Vec::new();
+        for c in configs {
+            let (wtx, wrx) = bounded::<Work>(per_backend);
+            receivers.push(wrx);
+            backends.push(BackendSlot {
+                config: c,
+                counters: BackendCounters::default(),
+                sent: AtomicU64::new(0),
+                done: AtomicU64::new(0),
+                tx: Mutex::new(Some(wtx)),
+            });
+        }
+        let shared = Arc::new(Shared {
+            counters: Counters::default(),
+            backends,
+            stopping: AtomicBool::new(false),
+            signal: Mutex::new(()),
+            wake: Condvar::new(),
+            alive: AtomicUsize::new(0),
+        });
+        let mut threads = Vec::new();
+        let spawn = |name: String, f: Box<dyn FnOnce() + Send>| -> Result<JoinHandle<()>> {
+            shared.alive.fetch_add(1, AcqRel);
+            let s = shared.clone();
+            std::thread::Builder::new()
+                .name(name)
+                .spawn(move || {
+                    f();
+                    s.alive.fetch_sub(1, AcqRel);
+                    s.notify();
+                })
+                .map_err(|e| Error::Internal(format!("cannot start thread: {e}")))
+        };
+        for (i, (backend, wrx)) in built.into_iter().zip(receivers).enumerate() {
+            let w = worker::Worker::new(i, backend, cfg, shared.clone(), order.clone());
+            threads.push(spawn(format!("mon-deliver-{i}"), Box::new(move || w.run(wrx)))?);
+        }
+        let b = batcher::Batcher::new(cfg, enrich, shared.clone(), order);
+        threads.push(spawn("mon-batcher".into(), Box::new(move || b.run(rx)))?);
+        Ok(Runtime { tx, on_full: cfg.queue.on_full, shared, threads: Mutex::new(threads) })
+    }
+
+    /// Queues one validated event. Never blocks under `on_full: drop`.
+    pub fn enqueue(&self, env: Envelope) -> Result<()> {
+        let counters = &self.shared.counters;
+        counters.emitted.fetch_add(1, Relaxed);
+        let sent = match self.on_full {
+            OnFull::Drop => self.tx.try_send(Msg::Event(env)).map_err(|e| matches!(e, TrySendError::Full(_))),
+            OnFull::Block => self.tx.send(Msg::Event(env)).map_err(|_| false),
+        };
+        match sent {
+            Ok(()) => Ok(()),
+            Err(full) => {
+                counters.dropped.fetch_add(1, Relaxed);
+                Err(if full { Error::QueueFull } else { Error::Shutdown })
+            }
+        }
+    }
+
+    pub fn queue_depth(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// Everything queued before the call delivered (or given up on), or `Timeout`.
+    pub fn flush(&self, deadline: Instant) -> Result<()> {
+        let ticket = Arc::new(FlushTicket::default());
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.tx.send_timeout(Msg::Flush(ticket.clone()), left) {
+            Ok(()) => {}
+            Err(SendTimeoutError::Timeout(_)) => return Err(Error::Timeout),
+            Err(SendTimeoutError::Disconnected(_)) => return Err(Error::Shutdown),
+        }
+        let sent = ticket.wait(deadline).ok_or(Error::Timeout)?;
+        let backends = &self.shared.backends;
+        let done = self.shared.wait_until(deadline, || {
+            backends.iter().zip(&sent).all(|(b, &target)| b.done.load(Acquire) >= target)
+        });
+        if done {
+            Ok(())
+        } else {
+            Err(Error::Timeout)
+        }
+    }
+
+    /// Flushes, then stops the threads; what a worker still holds when the deadline passes is
+    /// given up on (dead-lettered). Returns `Timeout` if the threads did not all stop in time.
+    pub fn stop(&self, deadline: Instant) -> Result<()> {
+        let flushed = self.flush(deadline);
+        self.shared.stopping.store(true, Release);
+        self.shared.notify();
+        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(10));
+        let _ = self.tx.send_timeout(Msg::Stop, left);
+        let stopped = self.shared.wait_until(deadline, || self.shared.alive.load(Acquire) == 0);
+        if let Ok(mut threads) = self.threads.lock() {
+            if stopped {
+                for t in threads.drain(..) {
+                    let _ = t.join();
+                }
+            } else {
+                // Still inside a backend call; they finish on their own, detached.
+                threads.clear();
+            }
+        }
+        match (flushed, stopped) {
+            (Ok(()), true) => Ok(()),
+            (Err(Error::Shutdown), true) => Ok(()),
+            _ => Err(Error::Timeout),
+        }
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        let backends = self
+            .shared
+            .backends
+            .iter()
+            .map(|b| (b.config.name.clone(), b.counters.snapshot(b.config.kind.type_name())))
+            .collect();
+        self.shared.counters.snapshot(self.queue_depth(), backends)
+    }
+}

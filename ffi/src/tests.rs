@@ -1,0 +1,80 @@
+use super::*;
+use std::ptr;
+
+/// The checked-in header must be exactly what cbindgen generates from this crate.
+/// `UPDATE_HEADER=1 cargo test -p monitoring-ffi header` rewrites it (`make header`).
+#[test]
+fn header_is_current() {
+    let crate_dir = env!("CARGO_MANIFEST_DIR");
+    let config = cbindgen::Config::from_file(format!("{crate_dir}/cbindgen.toml")).expect("cbindgen.toml");
+    let mut generated = Vec::new();
+    cbindgen::Builder::new()
+        .with_crate(crate_dir)
+        .with_config(config)
+        .generate()
+        .expect("cbindgen")
+        .write(&mut generated);
+    let path = format!("{crate_dir}/../include/monitoring.h");
+    if std::env::var_os("UPDATE_HEADER").is_some() {
+        std::fs::write(&path, &generated).expect("write header");
+        return;
+    }
+    let current = std::fs::read(&path).unwrap_or_default();
+    assert!(
+        current == generated,
+        "include/monitoring.h differs from what cbindgen generates: run `make header` and commit it"
+    );
+}
+
+fn last_error() -> String {
+    unsafe { CStr::from_ptr(monitoring_last_error()) }.to_string_lossy().into_owned()
+}
+
+#[test]
+fn null_arguments_are_errors_not_crashes() {
+    unsafe {
+        assert_eq!(monitoring_configure(ptr::null(), ptr::null_mut()), MONITORING_ERR_INVALID_ARGUMENT);
+        assert!(last_error().contains("out"));
+        assert_eq!(monitoring_emit(ptr::null_mut(), c"{}".as_ptr()), MONITORING_ERR_INVALID_ARGUMENT);
+        assert_eq!(monitoring_flush(ptr::null_mut(), 10), MONITORING_ERR_INVALID_ARGUMENT);
+        assert_eq!(monitoring_job_finish(ptr::null_mut(), ptr::null(), ptr::null()), MONITORING_ERR_INVALID_ARGUMENT);
+        assert!(monitoring_job_id(ptr::null()).is_null());
+        monitoring_client_free(ptr::null_mut());
+        monitoring_string_free(ptr::null_mut());
+    }
+}
+
+#[test]
+fn emit_and_stats_through_the_abi() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = format!(
+        "{{\"direct_backends\":[{{\"type\":\"filesystem\",\"path\":\"{}\"}}],\"spool\":{{\"path\":\"{}\"}}}}",
+        dir.path().join("events").display(),
+        dir.path().join("spool").display()
+    );
+    let cfg = CString::new(cfg).unwrap();
+    unsafe {
+        let mut c = ptr::null_mut();
+        assert_eq!(monitoring_configure(cfg.as_ptr(), &mut c), MONITORING_OK, "{}", last_error());
+        assert_eq!(last_error(), "");
+        assert_eq!(monitoring_emit(c, c"{\"event\":{\"kind\":\"metric\"}}".as_ptr()), MONITORING_OK);
+        assert_eq!(monitoring_emit(c, c"{\"event\":{\"kind\":\"metric\",\"colour\":1}}".as_ptr()), MONITORING_ERR_INVALID_ARGUMENT);
+        assert!(last_error().contains("event.colour"), "{}", last_error());
+        let mut j = ptr::null_mut();
+        assert_eq!(monitoring_job_start(c, c"etch".as_ptr(), ptr::null(), ptr::null(), &mut j), MONITORING_OK);
+        assert_eq!(monitoring_job_progress(j, 150.0, ptr::null()), MONITORING_ERR_INVALID_ARGUMENT);
+        assert_eq!(monitoring_job_finish(j, c"failed".as_ptr(), c"boom".as_ptr()), MONITORING_OK);
+        assert_eq!(monitoring_flush(c, 5000), MONITORING_OK);
+        let mut s = ptr::null_mut();
+        assert_eq!(monitoring_stats_json(c, &mut s), MONITORING_OK);
+        let stats: serde_json::Value = serde_json::from_str(CStr::from_ptr(s).to_str().unwrap()).unwrap();
+        monitoring_string_free(s);
+        assert_eq!(stats["emitted"], 3);
+        assert_eq!(stats["delivered"], 3);
+        assert_eq!(stats["invalid"], 1);
+        assert_eq!(monitoring_shutdown(c, 1000), MONITORING_OK);
+        assert_eq!(monitoring_shutdown(c, 1000), MONITORING_OK);
+        assert_eq!(monitoring_emit(c, c"{\"event\":{\"kind\":\"metric\"}}".as_ptr()), MONITORING_ERR_SHUTDOWN);
+        monitoring_client_free(c);
+    }
+}
