@@ -65,7 +65,11 @@ impl Client {
                 return Err(e);
             }
         };
-        runtime.enqueue(Envelope { text: text.into(), at_micros: v.at_micros, emitted_at: event::now_micros() })
+        runtime.enqueue(Envelope {
+            text: text.into(),
+            at_micros: v.at_micros,
+            emitted_at: event::now_micros(),
+        })
     }
 
     /// Starts a job: emits `started` and returns the handle that reports its progress and end.

@@ -25,17 +25,11 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::InvalidArgument {
-            field: Some(field.into()),
-            message: message.into(),
-        }
+        Error::InvalidArgument { field: Some(field.into()), message: message.into() }
     }
     pub(crate) fn config(path: impl Into<String>, message: impl Into<String>) -> Self {
         let path = path.into();
-        Error::Config {
-            path: (!path.is_empty()).then_some(path),
-            message: message.into(),
-        }
+        Error::Config { path: (!path.is_empty()).then_some(path), message: message.into() }
     }
     /// The field or key path the error is about, if any.
     pub fn field(&self) -> Option<&str> {
@@ -50,15 +44,13 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::InvalidArgument {
-                field: Some(field),
-                message,
-            } => write!(f, "invalid event: {field}: {message}"),
+            Error::InvalidArgument { field: Some(field), message } => {
+                write!(f, "invalid event: {field}: {message}")
+            }
             Error::InvalidArgument { field: None, message } => write!(f, "invalid argument: {message}"),
-            Error::Config {
-                path: Some(path),
-                message,
-            } => write!(f, "configuration error at {path}: {message}"),
+            Error::Config { path: Some(path), message } => {
+                write!(f, "configuration error at {path}: {message}")
+            }
             Error::Config { path: None, message } => write!(f, "configuration error: {message}"),
             Error::QueueFull => f.write_str("queue full: event dropped"),
             Error::Timeout => f.write_str("deadline reached before completion"),

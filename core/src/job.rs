@@ -70,7 +70,10 @@ impl Job {
     /// Emits `progress` (0..=100) with an optional message.
     pub fn progress(&self, percent: f64, message: Option<&str>) -> Result<()> {
         if !(0.0..=100.0).contains(&percent) {
-            return Err(Error::invalid("event.progress", format!("progress must be within 0..100, got {percent}")));
+            return Err(Error::invalid(
+                "event.progress",
+                format!("progress must be within 0..100, got {percent}"),
+            ));
         }
         self.emit(Kind::Progress, Status::Running, Some(percent), message, Map::new())
     }
@@ -78,7 +81,10 @@ impl Job {
     /// Emits a `metric` event and remembers the value for the final event.
     pub fn metric(&mut self, name: &str, value: f64) -> Result<()> {
         if !value.is_finite() {
-            return Err(Error::invalid(format!("event.metrics.{name}"), "metric value must be a finite number"));
+            return Err(Error::invalid(
+                format!("event.metrics.{name}"),
+                "metric value must be a finite number",
+            ));
         }
         let mut one = Map::new();
         one.insert(name.to_owned(), json!(value));
@@ -100,14 +106,19 @@ impl Job {
             Status::Succeeded => Kind::Finished,
             Status::Failed => Kind::Error,
             Status::Canceled => Kind::Canceled,
-            Status::Running => return Err(Error::invalid("status", "a job finishes as succeeded, failed or canceled")),
+            Status::Running => {
+                return Err(Error::invalid("status", "a job finishes as succeeded, failed or canceled"))
+            }
         };
         let now = process_usage();
         let mut metrics = std::mem::take(&mut self.metrics);
         let round = |v: f64| (v * 1e6).round() / 1e6;
         metrics.insert("duration_s".into(), json!(round(self.started.elapsed().as_secs_f64())));
         metrics.insert("cpu_user_s".into(), json!(round((now.user_s - self.usage_at_start.user_s).max(0.0))));
-        metrics.insert("cpu_system_s".into(), json!(round((now.system_s - self.usage_at_start.system_s).max(0.0))));
+        metrics.insert(
+            "cpu_system_s".into(),
+            json!(round((now.system_s - self.usage_at_start.system_s).max(0.0))),
+        );
         metrics.insert("mem_max_mb".into(), json!(round(now.max_rss_mb)));
         self.emit(kind, status, None, message, metrics)
     }
@@ -141,6 +152,8 @@ pub fn parse_final_status(text: &str) -> Result<Status> {
         "succeeded" => Ok(Status::Succeeded),
         "failed" => Ok(Status::Failed),
         "canceled" => Ok(Status::Canceled),
-        other => Err(Error::invalid("status", format!("`{other}` is not one of succeeded, failed, canceled"))),
+        other => {
+            Err(Error::invalid("status", format!("`{other}` is not one of succeeded, failed, canceled")))
+        }
     }
 }

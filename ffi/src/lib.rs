@@ -163,7 +163,10 @@ pub unsafe extern "C" fn monitoring_configure(
 /// Validates and queues one event (NUL-terminated JSON). Never blocks on I/O; with a full
 /// queue (`on_full: drop`) returns MONITORING_ERR_QUEUE_FULL and counts the drop.
 #[no_mangle]
-pub unsafe extern "C" fn monitoring_emit(c: *mut monitoring_client, event_json: *const c_char) -> monitoring_status {
+pub unsafe extern "C" fn monitoring_emit(
+    c: *mut monitoring_client,
+    event_json: *const c_char,
+) -> monitoring_status {
     guard(|| {
         let client = unsafe { client(c) }?;
         if event_json.is_null() {
@@ -301,7 +304,10 @@ pub unsafe extern "C" fn monitoring_flush(c: *mut monitoring_client, timeout_ms:
 
 /// The counters as a JSON object, in `*out_json`; free it with `monitoring_string_free`.
 #[no_mangle]
-pub unsafe extern "C" fn monitoring_stats_json(c: *mut monitoring_client, out_json: *mut *mut c_char) -> monitoring_status {
+pub unsafe extern "C" fn monitoring_stats_json(
+    c: *mut monitoring_client,
+    out_json: *mut *mut c_char,
+) -> monitoring_status {
     guard(|| {
         if out_json.is_null() {
             return Err(null("out_json"));
@@ -328,7 +334,10 @@ pub unsafe extern "C" fn monitoring_string_free(s: *mut c_char) {
 /// Stops accepting events, flushes within `timeout_ms`, stops the threads. Idempotent; later
 /// calls on the client return MONITORING_ERR_SHUTDOWN (this one returns the first result).
 #[no_mangle]
-pub unsafe extern "C" fn monitoring_shutdown(c: *mut monitoring_client, timeout_ms: u32) -> monitoring_status {
+pub unsafe extern "C" fn monitoring_shutdown(
+    c: *mut monitoring_client,
+    timeout_ms: u32,
+) -> monitoring_status {
     guard(|| unsafe { client(c) }?.shutdown(Duration::from_millis(timeout_ms.into())))
 }
 

@@ -37,7 +37,10 @@ fn null_arguments_are_errors_not_crashes() {
         assert!(last_error().contains("out"));
         assert_eq!(monitoring_emit(ptr::null_mut(), c"{}".as_ptr()), MONITORING_ERR_INVALID_ARGUMENT);
         assert_eq!(monitoring_flush(ptr::null_mut(), 10), MONITORING_ERR_INVALID_ARGUMENT);
-        assert_eq!(monitoring_job_finish(ptr::null_mut(), ptr::null(), ptr::null()), MONITORING_ERR_INVALID_ARGUMENT);
+        assert_eq!(
+            monitoring_job_finish(ptr::null_mut(), ptr::null(), ptr::null()),
+            MONITORING_ERR_INVALID_ARGUMENT
+        );
         assert!(monitoring_job_id(ptr::null()).is_null());
         monitoring_client_free(ptr::null_mut());
         monitoring_string_free(ptr::null_mut());
@@ -58,10 +61,16 @@ fn emit_and_stats_through_the_abi() {
         assert_eq!(monitoring_configure(cfg.as_ptr(), &mut c), MONITORING_OK, "{}", last_error());
         assert_eq!(last_error(), "");
         assert_eq!(monitoring_emit(c, c"{\"event\":{\"kind\":\"metric\"}}".as_ptr()), MONITORING_OK);
-        assert_eq!(monitoring_emit(c, c"{\"event\":{\"kind\":\"metric\",\"colour\":1}}".as_ptr()), MONITORING_ERR_INVALID_ARGUMENT);
+        assert_eq!(
+            monitoring_emit(c, c"{\"event\":{\"kind\":\"metric\",\"colour\":1}}".as_ptr()),
+            MONITORING_ERR_INVALID_ARGUMENT
+        );
         assert!(last_error().contains("event.colour"), "{}", last_error());
         let mut j = ptr::null_mut();
-        assert_eq!(monitoring_job_start(c, c"etch".as_ptr(), ptr::null(), ptr::null(), &mut j), MONITORING_OK);
+        assert_eq!(
+            monitoring_job_start(c, c"etch".as_ptr(), ptr::null(), ptr::null(), &mut j),
+            MONITORING_OK
+        );
         assert_eq!(monitoring_job_progress(j, 150.0, ptr::null()), MONITORING_ERR_INVALID_ARGUMENT);
         assert_eq!(monitoring_job_finish(j, c"failed".as_ptr(), c"boom".as_ptr()), MONITORING_OK);
         assert_eq!(monitoring_flush(c, 5000), MONITORING_OK);
@@ -74,7 +83,10 @@ fn emit_and_stats_through_the_abi() {
         assert_eq!(stats["invalid"], 1);
         assert_eq!(monitoring_shutdown(c, 1000), MONITORING_OK);
         assert_eq!(monitoring_shutdown(c, 1000), MONITORING_OK);
-        assert_eq!(monitoring_emit(c, c"{\"event\":{\"kind\":\"metric\"}}".as_ptr()), MONITORING_ERR_SHUTDOWN);
+        assert_eq!(
+            monitoring_emit(c, c"{\"event\":{\"kind\":\"metric\"}}".as_ptr()),
+            MONITORING_ERR_SHUTDOWN
+        );
         monitoring_client_free(c);
     }
 }

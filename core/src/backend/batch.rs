@@ -22,11 +22,21 @@ pub struct Item {
 
 impl Batch {
     pub fn with_capacity(events: usize) -> Self {
-        Batch { lines: Vec::with_capacity(events * 384), strings: String::new(), items: Vec::with_capacity(events) }
+        Batch {
+            lines: Vec::with_capacity(events * 384),
+            strings: String::new(),
+            items: Vec::with_capacity(events),
+        }
     }
 
     /// Appends one event: `write` appends its JSON (no newline) to the buffer it is given.
-    pub(crate) fn push_with(&mut self, kind: Kind, key: &str, entity_type: &str, write: impl FnOnce(&mut Vec<u8>)) {
+    pub(crate) fn push_with(
+        &mut self,
+        kind: Kind,
+        key: &str,
+        entity_type: &str,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) {
         let start = self.lines.len();
         write(&mut self.lines);
         let line = start..self.lines.len();

@@ -35,7 +35,8 @@ impl Filesystem {
     /// The open file and its size, rotating first if `incoming` bytes would pass `rotate_mb`.
     fn file_for(&mut self, incoming: u64) -> std::io::Result<&mut (File, u64)> {
         let limit = self.cfg.rotate_mb.saturating_mul(1024 * 1024);
-        let rotate = matches!(&self.file, Some((_, size)) if *size > 0 && limit > 0 && size + incoming > limit);
+        let rotate =
+            matches!(&self.file, Some((_, size)) if *size > 0 && limit > 0 && size + incoming > limit);
         if rotate {
             self.close();
         }

@@ -36,7 +36,11 @@ impl HttpSender {
     }
 
     /// POSTs `body` as JSON. Transport errors and timeouts are retryable.
-    pub fn post_json(&self, body: &[u8], extra: &[(&str, &str)]) -> std::result::Result<HttpAnswer, DeliveryError> {
+    pub fn post_json(
+        &self,
+        body: &[u8],
+        extra: &[(&str, &str)],
+    ) -> std::result::Result<HttpAnswer, DeliveryError> {
         let mut req = self.agent.post(&self.url).header("Content-Type", "application/json");
         for (k, v) in &self.headers {
             req = req.header(k.as_str(), v.as_str());

@@ -45,7 +45,9 @@ impl Backend for Sidecar {
         let answer = self.http.post_json(&body, &[("Idempotency-Key", &batch.batch_key())])?;
         classify(self.http.url(), &answer)?;
         let rejected: Vec<(usize, String)> = serde_json::from_slice::<BatchAnswer>(&answer.body)
-            .map(|a| a.rejected.into_iter().filter(|r| r.index < batch.len()).map(|r| (r.index, r.error)).collect())
+            .map(|a| {
+                a.rejected.into_iter().filter(|r| r.index < batch.len()).map(|r| (r.index, r.error)).collect()
+            })
             .unwrap_or_default();
         if rejected.is_empty() {
             Ok(())

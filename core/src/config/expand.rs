@@ -4,8 +4,8 @@
 
 use serde_json::{Map, Value};
 
-use super::source::Env;
 use super::join_path;
+use super::source::Env;
 use crate::error::{Error, Result};
 
 pub(super) fn expand_document(doc: Value, env: &dyn Env) -> Result<Value> {
@@ -45,9 +45,8 @@ fn expand_string(s: &str, env: &dyn Env, path: &str) -> Result<Value> {
             out.push_str("${");
             rest = after;
         } else if let Some(after) = tail.strip_prefix("${") {
-            let end = after
-                .find('}')
-                .ok_or_else(|| Error::config(path, format!("unterminated `${{` in `{s}`")))?;
+            let end =
+                after.find('}').ok_or_else(|| Error::config(path, format!("unterminated `${{` in `{s}`")))?;
             let expr = &after[..end];
             let (name, default) = match expr.split_once(":-") {
                 Some((n, d)) => (n, Some(d)),

@@ -108,9 +108,8 @@ pub fn deserialize_at<T: DeserializeOwned>(value: Value, prefix: &str) -> Result
         if path == "." {
             path.clear();
         }
-        if let Some(key) = message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
-            path = join_path(&path, key);
-        } else if let Some(key) = message.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
+        // serde_path_to_error's path ends at the unknown key already, but not at a missing one.
+        if let Some(key) = message.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
             path = join_path(&path, key);
         }
         Error::config(join_path(prefix, &path), message)

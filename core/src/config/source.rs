@@ -67,7 +67,9 @@ fn parse_text(text: &str, json: bool, origin: &str) -> Result<Value> {
     } else if text.trim().is_empty() {
         Ok(Value::Null)
     } else {
-        serde_saphyr::from_str::<Value>(text).map_err(|e| e.to_string())
+        // YAML 1.2 booleans only: `y`, `no` and `on` stay strings (the "Norway problem").
+        let options = serde_saphyr::options! { strict_booleans: true };
+        serde_saphyr::from_str_with_options::<Value>(text, options).map_err(|e| e.to_string())
     };
     result.map_err(|e| Error::Config {
         path: None,

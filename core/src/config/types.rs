@@ -84,7 +84,10 @@ impl Config {
 pub fn validate_backends(backends: &[BackendConfig], path: &str) -> Result<()> {
     for (i, b) in backends.iter().enumerate() {
         if backends[..i].iter().any(|o| o.name == b.name) {
-            return Err(Error::config(format!("{path}[{i}].name"), format!("duplicate backend name `{}`", b.name)));
+            return Err(Error::config(
+                format!("{path}[{i}].name"),
+                format!("duplicate backend name `{}`", b.name),
+            ));
         }
     }
     Ok(())

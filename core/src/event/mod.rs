@@ -200,7 +200,10 @@ pub(crate) fn validate(bytes: &[u8], max_event_bytes: usize) -> Result<(&str, Va
     if bytes.len() > max_event_bytes {
         return Err(Error::InvalidArgument {
             field: None,
-            message: format!("event is {} bytes, over limits.max_event_bytes ({max_event_bytes})", bytes.len()),
+            message: format!(
+                "event is {} bytes, over limits.max_event_bytes ({max_event_bytes})",
+                bytes.len()
+            ),
         });
     }
     let text = std::str::from_utf8(bytes).map_err(|e| Error::InvalidArgument {
@@ -236,20 +239,18 @@ fn describe_parse_error(text: &str) -> Error {
     if field == "." {
         field.clear();
     }
-    if let Some(name) = unknown_field_name(&message).or_else(|| missing_field_name(&message)) {
+    // serde_path_to_error's path ends at an unknown field already, but not at a missing one.
+    if let Some(name) = missing_field_name(&message) {
         field = if field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
     }
-    let message = if inner.is_syntax() || inner.is_eof() { format!("malformed JSON: {message}") } else { message };
+    let message =
+        if inner.is_syntax() || inner.is_eof() { format!("malformed JSON: {message}") } else { message };
     Error::InvalidArgument { field: (!field.is_empty()).then_some(field), message }
 }
 
 fn backticked_after<'m>(message: &'m str, prefix: &str) -> Option<&'m str> {
     let rest = message.strip_prefix(prefix)?;
     rest.split('`').next()
-}
-
-fn unknown_field_name(message: &str) -> Option<&str> {
-    backticked_after(message, "unknown field `")
 }
 
 fn missing_field_name(message: &str) -> Option<&str> {
@@ -271,9 +272,9 @@ pub(crate) fn check(raw: &RawEvent<'_>) -> Result<Option<i64>> {
     }
     match &body.at {
         None => Ok(None),
-        Some(at) => parse_rfc3339_micros(at.as_str())
-            .map(Some)
-            .ok_or_else(|| Error::invalid("event.at", format!("`{}` is not an RFC 3339 timestamp", at.as_str()))),
+        Some(at) => parse_rfc3339_micros(at.as_str()).map(Some).ok_or_else(|| {
+            Error::invalid("event.at", format!("`{}` is not an RFC 3339 timestamp", at.as_str()))
+        }),
     }
 }
 

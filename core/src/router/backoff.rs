@@ -21,7 +21,13 @@ mod tests {
 
     #[test]
     fn grows_then_caps_and_jitter_stays_within_the_cap() {
-        let mut cfg = RetryConfig { initial_ms: 100, max_ms: 1000, multiplier: 2.0, jitter: Jitter::None, max_attempts: 0 };
+        let mut cfg = RetryConfig {
+            initial_ms: 100,
+            max_ms: 1000,
+            multiplier: 2.0,
+            jitter: Jitter::None,
+            max_attempts: 0,
+        };
         let waits: Vec<u128> = (0..6).map(|a| backoff(&cfg, a).as_millis()).collect();
         assert_eq!(waits, vec![100, 200, 400, 800, 1000, 1000]);
         cfg.jitter = Jitter::Full;

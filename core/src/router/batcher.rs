@@ -101,7 +101,9 @@ impl Batcher {
         }
         let full = Arc::new(std::mem::replace(batch, Batch::with_capacity(self.batch_max)));
         let targets: Vec<(usize, Arc<Batch>)> = match self.delivery {
-            Delivery::Fanout => (0..self.shared.backends.len()).filter_map(|i| self.for_backend(i, &full)).collect(),
+            Delivery::Fanout => {
+                (0..self.shared.backends.len()).filter_map(|i| self.for_backend(i, &full)).collect()
+            }
             Delivery::Failover => self.failover_target(&full).into_iter().collect(),
         };
         if targets.is_empty() {
@@ -135,7 +137,8 @@ impl Batcher {
         let candidates: Vec<(usize, Arc<Batch>)> =
             self.order.iter().filter_map(|&i| self.for_backend(i, full)).collect();
         let healthy = candidates.iter().position(|(i, _)| {
-            BreakerState::from_u8(self.shared.backends[*i].counters.breaker.load(Relaxed)) != BreakerState::Open
+            BreakerState::from_u8(self.shared.backends[*i].counters.breaker.load(Relaxed))
+                != BreakerState::Open
         });
         candidates.into_iter().nth(healthy.unwrap_or(0))
     }
@@ -155,7 +158,8 @@ impl Batcher {
             match tx.try_send(work) {
                 Ok(()) => return,
                 Err(TrySendError::Full(w)) => {
-                    let open = BreakerState::from_u8(slot.counters.breaker.load(Relaxed)) == BreakerState::Open;
+                    let open =
+                        BreakerState::from_u8(slot.counters.breaker.load(Relaxed)) == BreakerState::Open;
                     if open || self.shared.stopping() {
                         crate::stats::add(&slot.counters.dropped, w.batch.len());
                         w.tracker.finish(Outcome::Dropped, &self.shared.counters);

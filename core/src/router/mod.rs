@@ -174,7 +174,8 @@ pub(crate) struct Runtime {
 impl Runtime {
     pub fn start(cfg: &Config, enrich: Enrichment) -> Result<Runtime> {
         let instance_tag = format!("{}-{}", std::process::id(), crate::event::now_micros() / 1000);
-        let configs: Vec<BackendConfig> = cfg.effective_backends().into_iter().filter(|b| b.enabled).collect();
+        let configs: Vec<BackendConfig> =
+            cfg.effective_backends().into_iter().filter(|b| b.enabled).collect();
         if configs.is_empty() {
             return Err(Error::config("direct_backends", "no enabled backend"));
         }
@@ -282,7 +283,11 @@ impl Runtime {
     /// Flushes, then stops the threads; what a worker still holds when the deadline passes is
     /// given up on (dead-lettered). Returns `Timeout` if the threads did not all stop in time.
     pub fn stop(&self, deadline: Instant) -> Result<()> {
-        let flushed = self.flush(deadline);
+        // Keep part of the budget for the workers to give up what they hold (a local write),
+        // so that a backend that never answers costs the flush, not the events.
+        let budget = deadline.saturating_duration_since(Instant::now());
+        let reserve = (budget / 5).min(Duration::from_millis(250));
+        let flushed = self.flush(deadline - reserve);
         self.shared.stopping.store(true, Release);
         self.shared.notify();
         let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(10));

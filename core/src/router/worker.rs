@@ -35,7 +35,13 @@ enum Held {
 }
 
 impl Worker {
-    pub fn new(index: usize, backend: Box<dyn Backend>, cfg: &Config, shared: Arc<Shared>, order: Vec<usize>) -> Self {
+    pub fn new(
+        index: usize,
+        backend: Box<dyn Backend>,
+        cfg: &Config,
+        shared: Arc<Shared>,
+        order: Vec<usize>,
+    ) -> Self {
         let name = shared.backends[index].config.name.clone();
         Worker {
             index,
@@ -128,7 +134,11 @@ impl Worker {
                     }
                     add(&counters.retried, pending.len());
                     if !self.shared.sleep(backoff(&self.retry, attempt - 1)) {
-                        return self.give_up(&pending, &format!("client stopped while retrying: {reason}"), worst);
+                        return self.give_up(
+                            &pending,
+                            &format!("client stopped while retrying: {reason}"),
+                            worst,
+                        );
                     }
                 }
             }

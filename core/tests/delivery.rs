@@ -1,0 +1,300 @@
+//! Router and backend behaviour end to end, against real HTTP servers on 127.0.0.1.
+
+use std::collections::HashSet;
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use monitoring_core::{Client, Error};
+use serde_json::Value;
+
+/// A real HTTP server: answers `status_for(n)` to the n-th request and records bodies and
+/// `Idempotency-Key` headers of the requests it answered 2xx.
+struct Sink {
+    url: String,
+    received: Arc<Mutex<Vec<(String, Value)>>>,
+    requests: Arc<AtomicUsize>,
+}
+
+fn sink(status_for: impl Fn(usize) -> u16 + Send + 'static) -> Sink {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/ingest", server.server_addr().to_ip().unwrap());
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let requests = Arc::new(AtomicUsize::new(0));
+    let (r, n) = (received.clone(), requests.clone());
+    std::thread::spawn(move || {
+        for mut req in server.incoming_requests() {
+            let i = n.fetch_add(1, Ordering::SeqCst);
+            let mut body = String::new();
+            let _ = req.as_reader().read_to_string(&mut body);
+            let key = req
+                .headers()
+                .iter()
+                .find(|h| h.field.equiv("Idempotency-Key"))
+                .map(|h| h.value.to_string())
+                .unwrap_or_default();
+            let status = status_for(i);
+            if (200..300).contains(&status) {
+                r.lock().unwrap().push((key, serde_json::from_str(&body).unwrap()));
+            }
+            let _ = req.respond(tiny_http::Response::from_string("{}").with_status_code(status));
+        }
+    });
+    Sink { url, received, requests }
+}
+
+impl Sink {
+    fn events(&self) -> Vec<Value> {
+        self.received.lock().unwrap().iter().flat_map(|(_, b)| b.as_array().unwrap().clone()).collect()
+    }
+}
+
+fn read_jsonl(dir: &Path) -> Vec<Value> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    for entry in entries {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        out.extend(
+            text.lines().map(|l| serde_json::from_str::<Value>(l).expect("every line is one JSON event")),
+        );
+    }
+    out
+}
+
+fn event(i: usize) -> String {
+    format!(r#"{{"entity":{{"type":"tool","id":"T{i}"}},"event":{{"kind":"metric","metrics":{{"i":{i}}}}}}}"#)
+}
+
+fn client(yaml: String) -> Client {
+    Client::configure(Some(&yaml), None).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
+}
+
+fn keys(events: &[Value]) -> HashSet<String> {
+    events.iter().map(|e| e["idempotency_key"].as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn every_event_reaches_the_file_once_and_counts_add_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(format!(
+        "direct_backends:\n  - {{type: filesystem, path: '{0}/ev'}}\nspool: {{path: '{0}/spool'}}\nqueue: {{on_full: block}}\n",
+        dir.path().display()
+    ));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                (0..5000).for_each(|i| c.emit(event(t * 5000 + i).as_bytes()).unwrap())
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    c.flush(Duration::from_secs(10)).unwrap();
+    let events = read_jsonl(&dir.path().join("ev"));
+    assert_eq!(events.len(), 20000);
+    assert_eq!(keys(&events).len(), 20000);
+    let ids: HashSet<_> =
+        events.iter().map(|e| e["event"]["metrics"]["i"].as_f64().unwrap() as u64).collect();
+    assert_eq!(ids.len(), 20000);
+    let s = c.stats();
+    assert_eq!((s.emitted, s.delivered, s.dropped, s.failed, s.queue_depth), (20000, 20000, 0, 0, 0));
+    assert_eq!(s.backends["filesystem"].delivered, 20000);
+    c.shutdown(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+fn webhook_retries_5xx_with_the_same_idempotency_key_then_delivers() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sink(|i| if i < 3 { 503 } else { 200 });
+    let c = client(format!(
+        "direct_backends:\n  - {{type: webhook, name: hook, url: '{}'}}\nspool: {{path: '{}'}}\nretry: {{initial_ms: 5, max_ms: 20}}\ncircuit_breaker: {{failure_threshold: 10}}\nqueue: {{batch_max: 1000}}\n",
+        s.url,
+        dir.path().display()
+    ));
+    for i in 0..100 {
+        c.emit(event(i).as_bytes()).unwrap();
+    }
+    c.flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(s.events().len(), 100);
+    assert_eq!(s.requests.load(Ordering::SeqCst), 4, "one batch, three 503s, one 200");
+    let key = &s.received.lock().unwrap()[0].0;
+    assert_eq!(key.len(), 36, "Idempotency-Key is a UUID: {key}");
+    let st = c.stats();
+    assert_eq!(st.backends["hook"].retried, 300);
+    assert_eq!(st.backends["hook"].breaker, "closed");
+    assert_eq!(st.delivered, 100);
+}
+
+#[test]
+fn a_4xx_goes_to_the_dead_letter_file_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sink(|_| 422);
+    let c = client(format!(
+        "direct_backends:\n  - {{type: webhook, name: hook, url: '{}'}}\nspool: {{path: '{}'}}\n",
+        s.url,
+        dir.path().display()
+    ));
+    for i in 0..10 {
+        c.emit(event(i).as_bytes()).unwrap();
+    }
+    c.flush(Duration::from_secs(10)).unwrap();
+    let dead = read_jsonl(&dir.path().join("dead-letter"));
+    assert_eq!(dead.len(), 10);
+    assert!(dead[0]["reason"].as_str().unwrap().contains("HTTP 422"), "{}", dead[0]);
+    assert_eq!(dead[0]["backend"], "hook");
+    assert_eq!(dead[0]["event"]["event"]["kind"], "metric");
+    let st = c.stats();
+    assert_eq!((st.failed, st.delivered), (10, 0));
+    assert_eq!(st.backends["hook"].dead_lettered, 10);
+}
+
+#[test]
+fn a_dead_backend_does_not_stop_a_healthy_one_in_fanout() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let c = client(format!(
+        "direct_backends:\n  - {{type: filesystem, name: disk, path: '{0}/ev'}}\n  - {{type: webhook, name: down, url: 'http://127.0.0.1:{1}/x', timeout_ms: 200}}\nspool: {{path: '{0}/spool'}}\nretry: {{initial_ms: 1, max_ms: 5, max_attempts: 2}}\ncircuit_breaker: {{failure_threshold: 1, open_ms: 60000}}\nqueue: {{batch_max: 10, flush_interval_ms: 10}}\n",
+        dir.path().display(),
+        closed_port
+    ));
+    for i in 0..2000 {
+        c.emit(event(i).as_bytes()).unwrap();
+    }
+    // The dead backend's batches are given up on (dead letter) or, once its breaker is open
+    // and its queue full, dropped and counted; the disk gets everything either way.
+    let _ = c.flush(Duration::from_secs(2));
+    let start = Instant::now();
+    while read_jsonl(&dir.path().join("ev")).len() < 2000 && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(read_jsonl(&dir.path().join("ev")).len(), 2000);
+    let st = c.stats();
+    assert_eq!(st.backends["disk"].delivered, 2000);
+    let down = &st.backends["down"];
+    assert_eq!(down.breaker, "open");
+    // The flush cannot finish (the breaker is open for a minute): shutdown gives up at its
+    // deadline and the worker hands what it holds to the dead-letter file.
+    assert_eq!(c.shutdown(Duration::from_millis(1000)), Err(Error::Timeout));
+    let down = &c.stats().backends["down"];
+    let dead = read_jsonl(&dir.path().join("spool/dead-letter")).len() as u64;
+    assert_eq!(down.dead_lettered, dead);
+    assert_eq!(
+        down.dead_lettered + down.dropped,
+        2000,
+        "every event the dead backend did not get is counted"
+    );
+}
+
+#[test]
+fn failover_moves_batches_to_the_next_backend_by_priority() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let c = client(format!(
+        "delivery: failover\ndirect_backends:\n  - {{type: filesystem, name: backup, priority: 2, path: '{0}/ev'}}\n  - {{type: webhook, name: primary, priority: 1, url: 'http://127.0.0.1:{1}/x'}}\nspool: {{path: '{0}/spool'}}\nretry: {{initial_ms: 1, max_ms: 2, max_attempts: 2}}\n",
+        dir.path().display(),
+        closed_port
+    ));
+    for i in 0..300 {
+        c.emit(event(i).as_bytes()).unwrap();
+    }
+    c.shutdown(Duration::from_secs(5)).unwrap();
+    assert_eq!(read_jsonl(&dir.path().join("ev")).len(), 300);
+    assert!(read_jsonl(&dir.path().join("spool/dead-letter")).is_empty());
+    assert_eq!(c.stats().delivered, 300);
+}
+
+#[test]
+fn filters_route_by_kind_and_entity_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(format!(
+        "direct_backends:\n  - {{type: filesystem, name: all, path: '{0}/all'}}\n  - {{type: filesystem, name: errors, path: '{0}/errors', filter: {{kinds: [error]}}}}\n  - {{type: filesystem, name: lots, path: '{0}/lots', filter: {{entity_types: [lot]}}}}\nspool: {{path: '{0}/spool'}}\n",
+        dir.path().display()
+    ));
+    c.emit(br#"{"entity":{"type":"lot"},"event":{"kind":"error"}}"#).unwrap();
+    c.emit(br#"{"entity":{"type":"tool"},"event":{"kind":"error"}}"#).unwrap();
+    c.emit(br#"{"entity":{"type":"lot"},"event":{"kind":"log"}}"#).unwrap();
+    c.emit(br#"{"event":{"kind":"heartbeat"}}"#).unwrap();
+    c.flush(Duration::from_secs(5)).unwrap();
+    assert_eq!(read_jsonl(&dir.path().join("all")).len(), 4);
+    assert_eq!(read_jsonl(&dir.path().join("errors")).len(), 2);
+    assert_eq!(read_jsonl(&dir.path().join("lots")).len(), 2);
+    assert_eq!(c.stats().delivered, 4);
+}
+
+#[test]
+fn flush_and_shutdown_meet_their_deadlines_while_a_backend_hangs() {
+    let dir = tempfile::tempdir().unwrap();
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let _held = std::thread::spawn(move || {
+        let mut conns = Vec::new();
+        for s in silent.incoming().take(8) {
+            conns.push(s);
+        }
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    let c = client(format!(
+        "direct_backends:\n  - {{type: webhook, url: 'http://127.0.0.1:{port}/x', timeout_ms: 20000}}\nspool: {{path: '{}'}}\nqueue: {{flush_interval_ms: 10}}\n",
+        dir.path().display()
+    ));
+    c.emit(event(1).as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let t = Instant::now();
+    assert_eq!(c.flush(Duration::from_millis(200)), Err(Error::Timeout));
+    let took = t.elapsed();
+    assert!(took >= Duration::from_millis(195) && took < Duration::from_millis(300), "flush took {took:?}");
+    let t = Instant::now();
+    assert_eq!(c.shutdown(Duration::from_millis(200)), Err(Error::Timeout));
+    assert!(t.elapsed() < Duration::from_millis(300), "shutdown took {:?}", t.elapsed());
+    assert_eq!(c.emit(event(2).as_bytes()), Err(Error::Shutdown));
+}
+
+#[test]
+fn a_full_queue_drops_and_counts_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let c = client(format!(
+        "direct_backends:\n  - {{type: webhook, url: 'http://127.0.0.1:{port}/x', timeout_ms: 20000}}\nspool: {{path: '{}'}}\nqueue: {{capacity: 8, batch_max: 1, on_full: drop}}\n",
+        dir.path().display()
+    ));
+    let mut full = 0;
+    let t = Instant::now();
+    for i in 0..1000 {
+        match c.emit(event(i).as_bytes()) {
+            Ok(()) => {}
+            Err(Error::QueueFull) => full += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(t.elapsed() < Duration::from_millis(500), "emit blocked: {:?}", t.elapsed());
+    assert!(full > 900, "{full}");
+    let st = c.stats();
+    assert_eq!(st.dropped, full);
+    assert_eq!(st.emitted, 1000);
+    drop(silent);
+}
+
+#[test]
+fn files_rotate_by_size_without_losing_or_splitting_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(format!(
+        "direct_backends:\n  - {{type: filesystem, path: '{0}/ev', rotate_mb: 1, fsync: never}}\nspool: {{path: '{0}/spool'}}\nqueue: {{on_full: block}}\n",
+        dir.path().display()
+    ));
+    let pad = "x".repeat(1000);
+    for i in 0..4000 {
+        c.emit(format!(r#"{{"event":{{"kind":"log","message":"{pad}","metrics":{{"i":{i}}}}}}}"#).as_bytes())
+            .unwrap();
+    }
+    c.shutdown(Duration::from_secs(10)).unwrap();
+    let files: Vec<_> =
+        std::fs::read_dir(dir.path().join("ev")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(files.len() >= 4, "{files:?}");
+    for f in &files {
+        assert!(std::fs::metadata(f).unwrap().len() <= 1024 * 1024 + 2048, "{f:?} too big");
+    }
+    assert_eq!(read_jsonl(&dir.path().join("ev")).len(), 4000);
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# `make demo`: builds the C example against the installed library (pkg-config), runs it with
+# no configuration at all (the embedded default: direct mode, JSONL under ./monitoring-events),
+# and shows the events it wrote.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+stage=${1:?usage: demo.sh STAGE_PREFIX}
+export PKG_CONFIG_PATH="$stage/lib/pkgconfig"
+run=target/demo
+rm -rf "$run" && mkdir -p "$run"
+
+echo "== building examples/c/job_demo.c with: cc \$(pkg-config --cflags --libs monitoring)"
+cc -O2 -Wall -o "$run/job_demo" examples/c/job_demo.c $(pkg-config --cflags --libs monitoring) \
+   -Wl,-rpath,"$stage/lib" -lpthread
+
+echo "== running it in $run (no configuration: the embedded default)"
+(cd "$run" && ./job_demo) || true
+
+echo
+echo "== events written to $run/monitoring-events/:"
+python3 - "$run/monitoring-events" <<'PY'
+import glob, json, sys
+files = sorted(glob.glob(sys.argv[1] + "/*.jsonl"))
+events = [json.loads(line) for f in files for line in open(f)]
+for e in events:
+    ev, ent = e["event"], e["entity"]
+    extra = ""
+    if ev["progress"] is not None: extra += f" progress={ev['progress']}"
+    if ev["message"]: extra += f" message={ev['message']!r}"
+    if ev["metrics"]: extra += " metrics=" + json.dumps(ev["metrics"])
+    print(f"{ev['at']}  {ev['kind']:<9} {str(ev['status']):<10} {ent['type']}:{ent['id'][:13]}…{extra}")
+print(f"\n{len(events)} events in {len(files)} file(s). The last one in full:")
+print(json.dumps(events[-1], indent=2))
+PY
