@@ -210,6 +210,9 @@ pub(crate) fn validate(bytes: &[u8], max_event_bytes: usize) -> Result<(&str, Va
         field: None,
         message: format!("event is not valid UTF-8 (byte {})", e.valid_up_to()),
     })?;
+    if !text.trim_start().starts_with('{') {
+        return Err(Error::InvalidArgument { field: None, message: "an event must be a JSON object".into() });
+    }
     let raw = parse(text)?;
     let at_micros = check(&raw)?;
     Ok((text, Validated { at_micros }))
@@ -236,6 +239,12 @@ fn describe_parse_error(text: &str) -> Error {
     let inner = e.inner();
     let message = inner.to_string();
     let mut field = e.path().to_string();
+    if inner.is_syntax() || inner.is_eof() {
+        // A path that ends in `?` is where the parser gave up, not a field of the event; a
+        // complete one (a number out of range) names the field.
+        let field = (!field.contains('?') && field != ".").then_some(field);
+        return Error::InvalidArgument { field, message: format!("malformed JSON: {message}") };
+    }
     if field == "." {
         field.clear();
     }

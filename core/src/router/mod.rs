@@ -223,7 +223,10 @@ impl Runtime {
             std::thread::Builder::new()
                 .name(name)
                 .spawn(move || {
-                    f();
+                    // A bug in a backend must not take the host process down with it.
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+                        eprintln!("monitoring: internal error: a delivery thread stopped (please report)");
+                    }
                     s.alive.fetch_sub(1, AcqRel);
                     s.notify();
                 })
