@@ -43,11 +43,11 @@ test: deps check test-rust lib stage test-c test-conformance
 test-rust:
 	cargo test --workspace
 
-test-c: lib
-	LIBDIR=$(LIBDIR) tests/c/run.sh
+test-c: lib stage
+	LIBDIR=$(LIBDIR) PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig REQUIRE_PKG_CONFIG=1 tests/c/run.sh
 
 test-conformance: lib
-	LIBDIR=$(LIBDIR) tests/conformance/run.sh c
+	CONFORMANCE_NO_BUILD=1 LIBDIR=$(LIBDIR) tests/conformance/run.sh c
 
 demo: deps stage
 	@scripts/demo.sh $(STAGE)

@@ -36,6 +36,9 @@ pub struct Job {
 
 impl Job {
     pub(crate) fn start(client: Client, name: &str, options: JobOptions) -> Result<Job> {
+        if name.is_empty() {
+            return Err(Error::invalid("name", "a job needs a name"));
+        }
         let id = new_uuid_v7(now_micros()).to_string();
         let entity = json!({
             "type": options.entity_type.as_deref().unwrap_or("job"),
@@ -80,6 +83,9 @@ impl Job {
 
     /// Emits a `metric` event and remembers the value for the final event.
     pub fn metric(&mut self, name: &str, value: f64) -> Result<()> {
+        if name.is_empty() {
+            return Err(Error::invalid("event.metrics", "metric names must not be empty"));
+        }
         if !value.is_finite() {
             return Err(Error::invalid(
                 format!("event.metrics.{name}"),

@@ -37,10 +37,12 @@ pub fn load_document(source: Option<&str>, env: &dyn Env) -> Result<Value> {
     let from_env = env.get("MONITORING_CONFIG").filter(|s| !s.is_empty());
     let doc = match source.or(from_env.as_deref()) {
         None => Value::Object(Map::new()),
-        Some(text) if is_inline(text) => {
-            let json = text.trim_start().starts_with('{');
-            parse_text(text, json, "inline configuration")?
-        }
+        // `{...}` may be JSON or a YAML flow mapping: JSON first, for its clearer errors.
+        Some(text) if is_inline(text) => match text.trim_start().starts_with('{') {
+            true => parse_text(text, true, "inline configuration")
+                .or_else(|json_err| parse_text(text, false, "inline configuration").map_err(|_| json_err))?,
+            false => parse_text(text, false, "inline configuration")?,
+        },
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| Error::Config { path: None, message: format!("cannot read `{path}`: {e}") })?;

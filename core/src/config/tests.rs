@@ -33,6 +33,8 @@ fn yaml_and_json_documents_load() {
     assert_eq!(cfg.direct_backends[1].priority, 2);
     assert!(cfg.direct_backends[1].accepts(crate::Kind::Error, "job"));
     assert!(!cfg.direct_backends[1].accepts(crate::Kind::Metric, "job"));
+    let flow = "{app: {name: flow}, queue: {batch_max: 3}}";
+    assert_eq!(load(flow, &[]).unwrap().queue.batch_max, 3, "a one-line YAML flow mapping is inline YAML");
     let json = r#"{"app": {"name": "x"}, "queue": {"batch_max": 7}}"#;
     assert_eq!(load(json, &[]).unwrap().queue.batch_max, 7);
 }

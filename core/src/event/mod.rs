@@ -17,7 +17,7 @@ pub(crate) use encode::{encode_event, Enrichment};
 pub use timestamp::{format_micros, now_micros, parse_rfc3339_micros};
 
 /// `event.kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Started,
@@ -46,7 +46,7 @@ impl Kind {
 }
 
 /// `event.status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Running,
@@ -63,6 +63,54 @@ impl Status {
             Status::Failed => "failed",
             Status::Canceled => "canceled",
         }
+    }
+}
+
+impl Kind {
+    pub const ALL: [Kind; 8] = [
+        Kind::Started,
+        Kind::Progress,
+        Kind::Metric,
+        Kind::Finished,
+        Kind::Error,
+        Kind::Canceled,
+        Kind::Log,
+        Kind::Heartbeat,
+    ];
+}
+
+impl Status {
+    pub const ALL: [Status; 4] = [Status::Running, Status::Succeeded, Status::Failed, Status::Canceled];
+}
+
+/// Deserializes one of `all` by its name, with an error that lists the names (serde_json's
+/// own enum errors call a number where a name was expected a syntax error).
+fn by_name<'de, D: Deserializer<'de>, T: Copy>(
+    d: D,
+    all: &[T],
+    name: fn(T) -> &'static str,
+    what: &str,
+) -> std::result::Result<T, D::Error> {
+    let text = Str::deserialize(d)?;
+    all.iter().copied().find(|v| name(*v) == text.as_str()).ok_or_else(|| {
+        let names: Vec<&str> = all.iter().map(|v| name(*v)).collect();
+        de::Error::custom(format_args!(
+            "unknown {what} `{}`, expected one of {}",
+            text.as_str(),
+            names.join(", ")
+        ))
+    })
+}
+
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        by_name(d, &Kind::ALL, Kind::as_str, "kind")
+    }
+}
+
+impl<'de> Deserialize<'de> for Status {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        by_name(d, &Status::ALL, Status::as_str, "status")
     }
 }
 
@@ -269,6 +317,22 @@ fn missing_field_name(message: &str) -> Option<&str> {
 /// The checks serde cannot express. Returns `event.at` in UTC microseconds when given.
 pub(crate) fn check(raw: &RawEvent<'_>) -> Result<Option<i64>> {
     let body = &raw.event;
+    // Identities and names are used as keys by backends: an empty one is a mistake.
+    let non_empty = [
+        ("idempotency_key", raw.idempotency_key.as_ref()),
+        ("entity.type", raw.entity.as_ref().and_then(|e| e.entity_type.as_ref())),
+        ("entity.id", raw.entity.as_ref().and_then(|e| e.id.as_ref())),
+    ];
+    for (field, value) in non_empty {
+        if value.is_some_and(|v| v.as_str().is_empty()) {
+            return Err(Error::invalid(field, "must not be empty"));
+        }
+    }
+    if let Some(m) = &body.metrics {
+        if m.0.iter().any(|(name, _)| name.as_str().is_empty()) {
+            return Err(Error::invalid("event.metrics", "metric names must not be empty"));
+        }
+    }
     if let Some(p) = body.progress {
         if !(0.0..=100.0).contains(&p) {
             return Err(Error::invalid("event.progress", format!("progress must be within 0..100, got {p}")));

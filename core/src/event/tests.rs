@@ -42,6 +42,10 @@ fn errors_name_the_field() {
         (r#"{"app":{"name":5},"event":{"kind":"metric"}}"#, "app.name"),
         (r#"{"event":{}}"#, "event.kind"),
         (r#"{}"#, "event"),
+        (r#"{"event":{"kind":42}}"#, "event.kind"),
+        (r#"{"idempotency_key":"","event":{"kind":"log"}}"#, "idempotency_key"),
+        (r#"{"entity":{"type":""},"event":{"kind":"log"}}"#, "entity.type"),
+        (r#"{"event":{"kind":"metric","metrics":{"":1}}}"#, "event.metrics"),
     ];
     for (text, field) in cases {
         let e = reject(text);

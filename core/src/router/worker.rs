@@ -133,6 +133,7 @@ impl Worker {
                         return self.give_up(&pending, &why, worst);
                     }
                     add(&counters.retried, pending.len());
+                    add(&shared.counters.retried, pending.len());
                     if !self.shared.sleep(backoff(&self.retry, attempt - 1)) {
                         return self.give_up(
                             &pending,
