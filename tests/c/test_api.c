@@ -20,15 +20,10 @@
     CHECK_OK(monitoring_shutdown((c), 5000));                               \
     monitoring_client_free(c);                                              \
     (c) = NULL;                                                             \
-    char *evdir__ = tu_sprintf("%s/events", (dir));                         \
-    int ok__ = tu_load_jsonl_dir(evdir__, &(ev));                           \
-    free(evdir__);                                                          \
-    CHECKF(ok__, "reading the JSONL output: %s", (ev).err);                 \
-    char shape__[400];                                                      \
-    CHECKF(tu_check_shapes(&(ev), shape__, sizeof shape__), "%s", shape__); \
+    TU_LOAD_EVENTS((dir), (ev));                                            \
   } while (0)
 
-static const char *LOG_EVENT = "{\"event\":{\"kind\":\"log\",\"message\":\"hello\"}}";
+static const char *LOG_EVENT = TU_LOG_EVENT;
 
 /* ------------------------------------------------------------------ version, last_error */
 

@@ -20,7 +20,7 @@
 #include "check.h"
 #include "testutil.h"
 
-static const char *LOG_EVENT = "{\"event\":{\"kind\":\"log\",\"message\":\"hello\"}}";
+static const char *LOG_EVENT = TU_LOG_EVENT;
 
 /* ------------------------------------------------------------------ queue full */
 

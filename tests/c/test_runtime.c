@@ -21,17 +21,9 @@
     free(cfg__);                                \
   } while (0)
 
-#define LOAD(dir, ev)                                                                          \
-  do {                                                                                         \
-    char *evdir__ = tu_sprintf("%s/events", (dir));                                            \
-    int ok__ = tu_load_jsonl_dir(evdir__, &(ev));                                              \
-    free(evdir__);                                                                             \
-    CHECKF(ok__, "reading the JSONL output: %s", (ev).err);                                    \
-    char shape__[400];                                                                         \
-    CHECKF(tu_check_shapes(&(ev), shape__, sizeof shape__), "%s", shape__);                    \
-  } while (0)
+#define LOAD(dir, ev) TU_LOAD_EVENTS(dir, ev)
 
-static const char *LOG_EVENT = "{\"event\":{\"kind\":\"log\",\"message\":\"hello\"}}";
+static const char *LOG_EVENT = TU_LOG_EVENT;
 
 /* ------------------------------------------------------------------ shutdown */
 

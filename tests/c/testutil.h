@@ -65,4 +65,19 @@ int tu_silent_server(void);
 /* A UUID in canonical 8-4-4-4-12 lowercase-or-uppercase hex form; version digit in *version. */
 int tu_is_uuid(const char *s, char *version);
 
+
+/* Loads DIR/events/ *.jsonl into ev (a tu_events) and checks every event's shape. */
+#define TU_LOAD_EVENTS(dir, ev)                                                \
+  do {                                                                         \
+    char *evdir__ = tu_sprintf("%s/events", (dir));                            \
+    int ok__ = tu_load_jsonl_dir(evdir__, &(ev));                              \
+    free(evdir__);                                                             \
+    CHECKF(ok__, "reading the JSONL output: %s", (ev).err);                    \
+    char shape__[400];                                                         \
+    CHECKF(tu_check_shapes(&(ev), shape__, sizeof shape__), "%s", shape__);    \
+  } while (0)
+
+/* The smallest valid event. */
+#define TU_LOG_EVENT "{\"event\":{\"kind\":\"log\",\"message\":\"hello\"}}"
+
 #endif
