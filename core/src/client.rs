@@ -116,6 +116,13 @@ impl Client {
     pub fn stats(&self) -> StatsSnapshot {
         self.inner.runtime.load().stats()
     }
+
+    /// How many more events the queue can take right now (`queue.capacity` minus what is
+    /// queued). Lets a caller that must accept a group of events whole (the agent's batch
+    /// endpoints) decide before queueing any of them.
+    pub fn queue_room(&self) -> usize {
+        self.inner.runtime.load().queue_room()
+    }
 }
 
 impl ClientInner {

@@ -14,6 +14,7 @@ mod fork;
 mod job;
 mod router;
 mod rusage;
+mod spool;
 mod stats;
 
 pub use client::Client;

@@ -29,6 +29,11 @@ pub(crate) struct BackendCounters {
     pub dropped: AtomicU64,
     pub dead_lettered: AtomicU64,
     pub breaker: AtomicU8,
+    /// The spool's state, published by the delivery worker.
+    pub spool_pending: AtomicU64,
+    pub spool_bytes: AtomicU64,
+    pub spool_lost: AtomicU64,
+    pub spool_torn: AtomicU64,
 }
 
 pub(crate) fn add(c: &AtomicU64, n: usize) {
@@ -45,6 +50,8 @@ pub struct StatsSnapshot {
     pub retried: u64,
     pub spooled: u64,
     pub queue_depth: u64,
+    /// Events waiting in the backends' spools.
+    pub spool_pending: u64,
     pub invalid: u64,
     pub unrouted: u64,
     pub backends: BTreeMap<String, BackendSnapshot>,
@@ -62,6 +69,12 @@ pub struct BackendSnapshot {
     pub dead_lettered: u64,
     /// `closed`, `open` or `half_open`.
     pub breaker: &'static str,
+    pub spool_pending: u64,
+    pub spool_bytes: u64,
+    /// Spooled events lost to damage (corruption, a missing segment), counted exactly.
+    pub spool_lost: u64,
+    /// Unfinished writes cut off when the spool was opened.
+    pub spool_torn: u64,
 }
 
 impl Counters {
@@ -74,6 +87,7 @@ impl Counters {
             retried: self.retried.load(Relaxed),
             spooled: self.spooled.load(Relaxed),
             queue_depth: queue_depth as u64,
+            spool_pending: backends.values().map(|b| b.spool_pending).sum(),
             invalid: self.invalid.load(Relaxed),
             unrouted: self.unrouted.load(Relaxed),
             backends,
@@ -92,6 +106,10 @@ impl BackendCounters {
             dropped: self.dropped.load(Relaxed),
             dead_lettered: self.dead_lettered.load(Relaxed),
             breaker: crate::router::BreakerState::from_u8(self.breaker.load(Relaxed)).as_str(),
+            spool_pending: self.spool_pending.load(Relaxed),
+            spool_bytes: self.spool_bytes.load(Relaxed),
+            spool_lost: self.spool_lost.load(Relaxed),
+            spool_torn: self.spool_torn.load(Relaxed),
         }
     }
 }

@@ -80,9 +80,20 @@ impl Config {
     }
 }
 
-/// Backend names must be unique: they name the dead-letter files and the stats.
+/// Backend names must be unique: they name the spool folders, the dead-letter files and the
+/// stats.
 pub fn validate_backends(backends: &[BackendConfig], path: &str) -> Result<()> {
     for (i, b) in backends.iter().enumerate() {
+        let safe = b.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if b.name.is_empty() || !safe || b.name == "dead-letter" || b.name.starts_with('.') {
+            return Err(Error::config(
+                format!("{path}[{i}].name"),
+                format!(
+                    "`{}` is not a usable backend name (letters, digits, `-`, `_`, `.`; not `dead-letter`)",
+                    b.name
+                ),
+            ));
+        }
         if backends[..i].iter().any(|o| o.name == b.name) {
             return Err(Error::config(
                 format!("{path}[{i}].name"),
@@ -121,11 +132,27 @@ pub struct SidecarConfig {
     pub timeout_ms: u64,
     #[serde(deserialize_with = "lenient_opt_string")]
     pub token: Option<String>,
+    /// Agent-to-agent forwarding: post to `/v1/ingest/managed`, with `source` and `site_id`
+    /// in the envelope, instead of `/v1/ingest/batch`.
+    pub managed: bool,
+    /// With `managed`: who is forwarding (the agent fills in its instance id when unset).
+    #[serde(deserialize_with = "lenient_opt_string")]
+    pub source: Option<String>,
+    /// With `managed`: the forwarding site (the agent fills in its `app.site_id` when unset).
+    #[serde(deserialize_with = "lenient_opt_string")]
+    pub site_id: Option<String>,
 }
 
 impl Default for SidecarConfig {
     fn default() -> Self {
-        SidecarConfig { url: "http://127.0.0.1:17000".into(), timeout_ms: 5000, token: None }
+        SidecarConfig {
+            url: "http://127.0.0.1:17000".into(),
+            timeout_ms: 5000,
+            token: None,
+            managed: false,
+            source: None,
+            site_id: None,
+        }
     }
 }
 
@@ -212,14 +239,54 @@ impl Default for BreakerConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct SpoolConfig {
     pub enabled: bool,
+    /// Each backend spools under `<path>/<backend name>/`; dead letters go to `<path>/dead-letter/`.
     pub path: PathBuf,
+    /// The bound of each backend's spool.
     pub max_mb: u64,
+    pub on_full: SpoolOnFull,
+    pub fsync: SpoolFsync,
+    /// With `fsync: interval`, the longest a spooled event waits for its fsync.
+    pub fsync_interval_ms: u64,
+    /// Segment files are rotated at this size; a segment is deleted once all of it is delivered.
+    pub segment_mb: u64,
+    /// The agent answers 202 only once the events are fsynced to its spool.
+    pub durable_ack: bool,
 }
 
 impl Default for SpoolConfig {
     fn default() -> Self {
-        SpoolConfig { enabled: true, path: PathBuf::from("./monitoring-spool"), max_mb: 1024 }
+        SpoolConfig {
+            enabled: true,
+            path: PathBuf::from("./monitoring-spool"),
+            max_mb: 1024,
+            on_full: SpoolOnFull::DropOldest,
+            fsync: SpoolFsync::Interval,
+            fsync_interval_ms: 1000,
+            segment_mb: 16,
+            durable_ack: false,
+        }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SpoolOnFull {
+    /// Drop the oldest spooled events (counted) to make room.
+    #[default]
+    DropOldest,
+    /// Refuse new events (counted as dropped).
+    Reject,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SpoolFsync {
+    Never,
+    /// At most `fsync_interval_ms` after a write, and before a flush returns.
+    #[default]
+    Interval,
+    /// Before every append returns.
+    Always,
 }
 
 impl SpoolConfig {

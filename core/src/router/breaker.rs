@@ -70,6 +70,15 @@ impl Breaker {
         }
     }
 
+    /// How long until a probe may go while OPEN; `None` when a call may go now.
+    pub fn open_for(&self, now: Instant) -> Option<Duration> {
+        if self.state != BreakerState::Open {
+            return None;
+        }
+        let reopen = self.opened_at.map(|t| t + self.open_for).unwrap_or(now);
+        reopen.checked_duration_since(now).filter(|d| !d.is_zero())
+    }
+
     pub fn on_success(&mut self) {
         self.failures = 0;
         self.opened_at = None;

@@ -128,13 +128,17 @@ impl Shared {
 pub(crate) struct Work {
     pub batch: Arc<Batch>,
     pub tracker: Arc<Tracker>,
+    /// The backend whose `sent` counted this work: its `done` counts it once the work has a
+    /// final outcome, wherever failover took it, so a flush waits for hand-overs too.
+    pub account: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Outcome {
     Delivered = 0,
-    Failed = 1,
-    Dropped = 2,
+    Spooled = 1,
+    Failed = 2,
+    Dropped = 3,
 }
 
 pub(crate) struct Tracker {
@@ -155,7 +159,8 @@ impl Tracker {
         if self.remaining.fetch_sub(1, AcqRel) == 1 {
             let counter = match worst {
                 0 => &counters.delivered,
-                1 => &counters.failed,
+                1 => &counters.spooled,
+                2 => &counters.failed,
                 _ => &counters.dropped,
             };
             crate::stats::add(counter, self.events);
@@ -232,8 +237,16 @@ impl Runtime {
                 })
                 .map_err(|e| Error::Internal(format!("cannot start thread: {e}")))
         };
-        for (i, (backend, wrx)) in built.into_iter().zip(receivers).enumerate() {
-            let w = worker::Worker::new(i, backend, cfg, shared.clone(), order.clone());
+        let mut spools = Vec::with_capacity(built.len());
+        for slot in &shared.backends {
+            spools.push(if cfg.spool.enabled {
+                Some(crate::spool::open_for_backend(&cfg.spool, &slot.config.name)?)
+            } else {
+                None
+            });
+        }
+        for (i, ((backend, wrx), spool)) in built.into_iter().zip(receivers).zip(spools).enumerate() {
+            let w = worker::Worker::new(i, backend, spool, cfg, shared.clone(), order.clone());
             threads.push(spawn(format!("mon-deliver-{i}"), Box::new(move || w.run(wrx)))?);
         }
         let b = batcher::Batcher::new(cfg, enrich, shared.clone(), order);
@@ -260,6 +273,10 @@ impl Runtime {
 
     pub fn queue_depth(&self) -> usize {
         self.tx.len()
+    }
+
+    pub fn queue_room(&self) -> usize {
+        self.tx.capacity().unwrap_or(usize::MAX).saturating_sub(self.tx.len())
     }
 
     /// Everything queued before the call delivered (or given up on), or `Timeout`.

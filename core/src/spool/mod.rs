@@ -1,0 +1,481 @@
+//! A per-backend disk spool: what a backend cannot take now waits here, in order, across
+//! restarts.
+//!
+//! - Segments `seg-<first seq>.log`, append-only, rotated at `segment_bytes`. Naming a segment
+//!   by the sequence number of its first record makes every count arithmetic: what a dropped
+//!   or missing segment held is the difference of two names.
+//! - Records are framed by `record` (magic, sequence number, length, CRC32C).
+//! - The ledger (`ledger`, replaced atomically) holds the read position: the segment, the
+//!   offset in it, and the next sequence number expected there. A segment is deleted only
+//!   when every record in it has been acknowledged.
+//! - Damage (a bit flip, zeroed blocks, a torn tail, a missing segment) is skipped, never
+//!   retried: the reader resynchronises on the next magic and counts the records it lost by
+//!   their sequence numbers.
+
+mod record;
+
+use std::collections::VecDeque;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read as _, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use record::Read;
+
+use crate::backend::Batch;
+use crate::config::{SpoolConfig, SpoolFsync, SpoolOnFull};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnFull {
+    /// Make room by dropping the oldest segment (counted).
+    DropOldest,
+    /// Refuse the new records (the caller counts them).
+    Reject,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sync {
+    Never,
+    /// At most this long between an append and its fsync.
+    Interval(Duration),
+    Always,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub max_bytes: u64,
+    pub segment_bytes: u64,
+    pub on_full: OnFull,
+    pub sync: Sync,
+}
+
+/// What recovery and reading found, for `stats`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Damage {
+    /// Records lost to damage, counted by the gaps in sequence numbers.
+    pub records_lost: u64,
+    /// Torn tails cut off at startup (a write the process did not finish).
+    pub torn_tails: u64,
+}
+
+#[derive(Debug)]
+pub(crate) enum AppendError {
+    /// `on_full: reject` and no room.
+    Full,
+    Io(io::Error),
+}
+
+#[derive(Debug)]
+struct Segment {
+    first_seq: u64,
+    bytes: u64,
+}
+
+/// The read position: `offset` bytes into the segment whose first record is `segment`,
+/// where the next record should be `expected`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Position {
+    segment: u64,
+    offset: u64,
+    expected: u64,
+}
+
+/// A batch read from the spool, to acknowledge once delivered.
+#[derive(Debug)]
+pub(crate) struct Unacked {
+    pub batch: Batch,
+    next: Position,
+}
+
+pub(crate) struct Spool {
+    dir: PathBuf,
+    settings: Settings,
+    /// Oldest first; the last one is written to.
+    segments: VecDeque<Segment>,
+    writer: Option<File>,
+    next_seq: u64,
+    read: Position,
+    synced_at: Instant,
+    unsynced: bool,
+    pub damage: Damage,
+    /// Records dropped to stay under `max_bytes` (`on_full: drop_oldest`).
+    pub dropped_oldest: u64,
+    /// Held open for the spool's life: the `flock` that keeps other processes out.
+    _lock: Option<File>,
+}
+
+/// Opens the spool of backend `name` under `cfg.path`. A spool belongs to one process at a
+/// time (an exclusive `flock`); a second process with the same configuration, such as a forked
+/// child, gets its own folder `<name>.<pid>`.
+pub(crate) fn open_for_backend(cfg: &SpoolConfig, name: &str) -> crate::Result<Spool> {
+    const MIB: u64 = 1024 * 1024;
+    let max_bytes = cfg.max_mb.max(1) * MIB;
+    let settings = Settings {
+        max_bytes,
+        segment_bytes: (cfg.segment_mb.max(1) * MIB).min(max_bytes / 4).max(64 * 1024),
+        on_full: match cfg.on_full {
+            SpoolOnFull::DropOldest => OnFull::DropOldest,
+            SpoolOnFull::Reject => OnFull::Reject,
+        },
+        sync: match cfg.fsync {
+            SpoolFsync::Never => Sync::Never,
+            SpoolFsync::Interval => Sync::Interval(Duration::from_millis(cfg.fsync_interval_ms)),
+            SpoolFsync::Always => Sync::Always,
+        },
+    };
+    let fail = |dir: &Path, e: io::Error| crate::Error::Io(format!("spool {}: {e}", dir.display()));
+    let mut dir = cfg.path.join(name);
+    let lock = match lock_dir(&dir) {
+        Ok(lock) => lock,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            dir = cfg.path.join(format!("{name}.{}", std::process::id()));
+            lock_dir(&dir).map_err(|e| fail(&dir, e))?
+        }
+        Err(e) => return Err(fail(&dir, e)),
+    };
+    let mut spool = Spool::open(&dir, settings).map_err(|e| fail(&dir, e))?;
+    spool._lock = Some(lock);
+    Ok(spool)
+}
+
+fn lock_dir(dir: &Path) -> io::Result<File> {
+    fs::create_dir_all(dir)?;
+    let file = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("lock"))?;
+    // SAFETY: flock on a descriptor we own; LOCK_NB makes it fail instead of waiting.
+    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(file)
+}
+
+const LEDGER: &str = "ledger";
+/// How much is read from a segment at a time.
+const CHUNK: usize = 1 << 20;
+
+fn segment_name(first_seq: u64) -> String {
+    format!("seg-{first_seq:020}.log")
+}
+
+impl Spool {
+    /// Opens (or creates) the spool in `dir`, recovering what an earlier process left.
+    pub fn open(dir: &Path, settings: Settings) -> io::Result<Spool> {
+        fs::create_dir_all(dir)?;
+        let mut firsts: Vec<u64> = fs::read_dir(dir)?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                name.strip_prefix("seg-")?.strip_suffix(".log")?.parse().ok()
+            })
+            .collect();
+        firsts.sort_unstable();
+        let mut spool = Spool {
+            dir: dir.to_owned(),
+            settings,
+            segments: VecDeque::new(),
+            writer: None,
+            next_seq: 0,
+            read: Position { segment: 0, offset: 0, expected: 0 },
+            synced_at: Instant::now(),
+            unsynced: false,
+            damage: Damage::default(),
+            dropped_oldest: 0,
+            _lock: None,
+        };
+        let ledger = spool.load_ledger();
+        for first in firsts {
+            match ledger {
+                // Fully acknowledged before the last process stopped.
+                Some(l) if first < l.segment => {
+                    let _ = fs::remove_file(dir.join(segment_name(first)));
+                }
+                _ => {
+                    let bytes = fs::metadata(dir.join(segment_name(first)))?.len();
+                    spool.segments.push_back(Segment { first_seq: first, bytes });
+                }
+            }
+        }
+        spool.recover_tail()?;
+        spool.read = match (ledger, spool.segments.front()) {
+            (Some(l), Some(s)) if l.segment == s.first_seq => l,
+            // The ledger's segment is gone: start at the oldest one there is.
+            (_, Some(s)) => Position {
+                segment: s.first_seq,
+                offset: 0,
+                expected: ledger.map_or(s.first_seq, |l| l.expected),
+            },
+            (_, None) => Position { segment: spool.next_seq, offset: 0, expected: spool.next_seq },
+        };
+        if let Some(l) = ledger {
+            spool.next_seq = spool.next_seq.max(l.expected);
+        }
+        Ok(spool)
+    }
+
+    /// Scans the last segment: the next sequence number follows its last intact record, and
+    /// whatever follows that record is a torn write, cut off.
+    fn recover_tail(&mut self) -> io::Result<()> {
+        let Some(last) = self.segments.back() else { return Ok(()) };
+        let path = self.dir.join(segment_name(last.first_seq));
+        let data = fs::read(&path)?;
+        let (mut at, mut good_end, mut next) = (0usize, 0usize, last.first_seq);
+        while at < data.len() {
+            match record::read_record(&data[at..]) {
+                Read::Record { seq, size, .. } => {
+                    at += size;
+                    good_end = at;
+                    next = next.max(seq + 1);
+                }
+                Read::Damaged => match record::resync(&data[at..]) {
+                    Some(skip) => at += skip,
+                    None => break,
+                },
+                Read::Incomplete => break,
+            }
+        }
+        if good_end < data.len() {
+            OpenOptions::new().write(true).open(&path)?.set_len(good_end as u64)?;
+            self.damage.torn_tails += 1;
+            eprintln!(
+                "monitoring: spool {}: cut {} bytes of an unfinished write",
+                path.display(),
+                data.len() - good_end
+            );
+        }
+        if let Some(last) = self.segments.back_mut() {
+            last.bytes = good_end as u64;
+        }
+        self.next_seq = next;
+        Ok(())
+    }
+
+    fn load_ledger(&self) -> Option<Position> {
+        let text = fs::read_to_string(self.dir.join(LEDGER)).ok()?;
+        let mut it = text.split_whitespace().map(|t| t.parse::<u64>().ok());
+        Some(Position { segment: it.next()??, offset: it.next()??, expected: it.next()?? })
+    }
+
+    fn save_ledger(&self) -> io::Result<()> {
+        let tmp = self.dir.join("ledger.tmp");
+        let mut f = File::create(&tmp)?;
+        writeln!(f, "{} {} {}", self.read.segment, self.read.offset, self.read.expected)?;
+        if self.settings.sync != Sync::Never {
+            f.sync_data()?;
+        }
+        fs::rename(tmp, self.dir.join(LEDGER))
+    }
+
+    /// Records waiting to be read (exact unless damage is found later).
+    pub fn pending(&self) -> u64 {
+        self.next_seq.saturating_sub(self.read.expected)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending() == 0
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.bytes).sum()
+    }
+
+    /// Appends every event of `batch`. Durable when this returns under `sync: always`.
+    /// Returns how many older records were dropped to make room.
+    pub fn append(&mut self, batch: &Batch) -> Result<u64, AppendError> {
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let mut buf = Vec::with_capacity(batch.jsonl().len() + batch.len() * 64);
+        record::encode_batch(batch, self.next_seq, &mut buf);
+        let incoming = buf.len() as u64;
+        let dropped = self.make_room(incoming)?;
+        let needs_new = match self.segments.back() {
+            None => true,
+            Some(s) => s.bytes > 0 && s.bytes + incoming > self.settings.segment_bytes,
+        };
+        if needs_new || self.writer.is_none() {
+            self.open_writer(needs_new).map_err(AppendError::Io)?;
+        }
+        let Some(writer) = self.writer.as_mut() else {
+            return Err(AppendError::Io(io::Error::other("no segment")));
+        };
+        if let Err(e) = writer.write_all(&buf) {
+            // Leave no torn record behind for the next append to follow.
+            let before = self.segments.back().map_or(0, |s| s.bytes);
+            let _ = writer.set_len(before);
+            let _ = writer.seek(SeekFrom::End(0));
+            return Err(AppendError::Io(e));
+        }
+        if let Some(s) = self.segments.back_mut() {
+            s.bytes += incoming;
+        }
+        self.next_seq += batch.len() as u64;
+        self.unsynced = true;
+        match self.settings.sync {
+            Sync::Always => self.sync().map_err(AppendError::Io)?,
+            Sync::Interval(d) if self.synced_at.elapsed() >= d => self.sync().map_err(AppendError::Io)?,
+            _ => {}
+        }
+        Ok(dropped)
+    }
+
+    fn open_writer(&mut self, new_segment: bool) -> io::Result<()> {
+        if new_segment {
+            self.sync()?;
+            let first = self.next_seq;
+            self.segments.push_back(Segment { first_seq: first, bytes: 0 });
+            if self.segments.len() == 1 {
+                self.read = Position { segment: first, offset: 0, expected: self.read.expected.max(first) };
+            }
+        }
+        let Some(last) = self.segments.back() else { return Err(io::Error::other("no segment")) };
+        let path = self.dir.join(segment_name(last.first_seq));
+        self.writer = Some(OpenOptions::new().create(true).append(true).open(path)?);
+        Ok(())
+    }
+
+    /// Under `max_bytes`: drops the oldest segments (`drop_oldest`) or refuses (`reject`).
+    fn make_room(&mut self, incoming: u64) -> Result<u64, AppendError> {
+        let mut dropped = 0;
+        while self.bytes() + incoming > self.settings.max_bytes && self.bytes() > 0 {
+            if self.settings.on_full == OnFull::Reject {
+                return Err(AppendError::Full);
+            }
+            if self.segments.len() == 1 {
+                // Only the segment being written: start a new one so the old can go.
+                self.writer = None;
+                self.segments.push_back(Segment { first_seq: self.next_seq, bytes: 0 });
+            }
+            let Some(old) = self.segments.pop_front() else { break };
+            let next_first = self.segments.front().map_or(self.next_seq, |s| s.first_seq);
+            let lost = next_first.saturating_sub(self.read.expected.max(old.first_seq));
+            dropped += lost;
+            self.dropped_oldest += lost;
+            let _ = fs::remove_file(self.dir.join(segment_name(old.first_seq)));
+            if self.read.segment <= old.first_seq {
+                self.read = Position { segment: next_first, offset: 0, expected: next_first };
+                self.save_ledger().map_err(AppendError::Io)?;
+            }
+        }
+        if dropped > 0 {
+            eprintln!("monitoring: spool {} full: dropped the {dropped} oldest events", self.dir.display());
+        }
+        Ok(dropped)
+    }
+
+    /// Fsyncs what was appended, if anything.
+    pub fn sync(&mut self) -> io::Result<()> {
+        if self.unsynced {
+            if let Some(w) = self.writer.as_ref() {
+                w.sync_data()?;
+            }
+            self.unsynced = false;
+        }
+        self.synced_at = Instant::now();
+        Ok(())
+    }
+
+    /// For `sync: interval`: called now and then by the owner.
+    pub fn tick(&mut self) -> io::Result<()> {
+        match self.settings.sync {
+            Sync::Interval(d) if self.unsynced && self.synced_at.elapsed() >= d => self.sync(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Reads up to `max` events from the read position, without consuming them: call
+    /// [`Spool::ack`] once they are delivered. `None` when nothing is waiting.
+    pub fn read_batch(&mut self, max: usize) -> io::Result<Option<Unacked>> {
+        let mut pos = self.read;
+        let mut batch = Batch::with_capacity(max.min(1024));
+        while let Some(index) = self.segments.iter().position(|s| s.first_seq == pos.segment) {
+            let seg_bytes = self.segments[index].bytes;
+            let is_last = index + 1 == self.segments.len();
+            if pos.offset >= seg_bytes {
+                if is_last {
+                    break;
+                }
+                // The end of a finished segment: on to the next one.
+                let next = self.segments[index + 1].first_seq;
+                pos = Position { segment: next, offset: 0, expected: pos.expected };
+                continue;
+            }
+            let data = self.read_chunk(pos.segment, pos.offset, seg_bytes)?;
+            let mut at = 0usize;
+            while at < data.len() && batch.len() < max {
+                match record::read_record(&data[at..]) {
+                    Read::Record { seq, payload, size } => {
+                        if seq >= pos.expected {
+                            self.count_lost(seq - pos.expected, pos);
+                            if !record::decode_into(&data[at..][payload], &mut batch) {
+                                self.count_lost(1, pos);
+                            }
+                            pos.expected = seq + 1;
+                        }
+                        at += size;
+                    }
+                    Read::Damaged => at += record::resync(&data[at..]).unwrap_or(data.len() - at),
+                    Read::Incomplete if pos.offset + (at as u64) + (data.len() - at) as u64 >= seg_bytes => {
+                        // Cut off inside a finished segment: the rest of it is lost.
+                        at = data.len();
+                    }
+                    Read::Incomplete => break,
+                }
+            }
+            pos.offset += at as u64;
+            if batch.len() >= max || at == 0 {
+                break;
+            }
+        }
+        if pos.expected > self.read.expected && batch.is_empty() {
+            // Only damage was found: consume it so it is never read again.
+            self.read = pos;
+            self.save_ledger()?;
+            self.delete_finished();
+        }
+        Ok((!batch.is_empty()).then_some(Unacked { batch, next: pos }))
+    }
+
+    fn count_lost(&mut self, n: u64, pos: Position) {
+        if n > 0 {
+            self.damage.records_lost += n;
+            eprintln!(
+                "monitoring: spool {}: skipped {n} damaged or missing records before segment {} offset {}",
+                self.dir.display(),
+                pos.segment,
+                pos.offset
+            );
+        }
+    }
+
+    fn read_chunk(&self, segment: u64, offset: u64, len: u64) -> io::Result<Vec<u8>> {
+        let mut f = File::open(self.dir.join(segment_name(segment)))?;
+        f.seek(SeekFrom::Start(offset))?;
+        // At least one whole record of the largest size fits in a chunk.
+        let want = (len - offset).min((CHUNK + record::HEADER + record::MAX_PAYLOAD) as u64) as usize;
+        let mut data = Vec::with_capacity(want);
+        f.take(want as u64).read_to_end(&mut data)?;
+        Ok(data)
+    }
+
+    /// The batch is delivered: move the read position past it and delete finished segments.
+    pub fn ack(&mut self, done: Unacked) -> io::Result<()> {
+        if done.next.expected > self.read.expected || done.next.segment != self.read.segment {
+            self.read = done.next;
+            self.save_ledger()?;
+            self.delete_finished();
+        }
+        Ok(())
+    }
+
+    fn delete_finished(&mut self) {
+        while self.segments.len() > 1
+            && self.segments.front().is_some_and(|s| s.first_seq < self.read.segment)
+        {
+            if let Some(s) = self.segments.pop_front() {
+                let _ = fs::remove_file(self.dir.join(segment_name(s.first_seq)));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,187 @@
+use super::*;
+use crate::event::Kind;
+
+fn settings(max_bytes: u64, segment_bytes: u64) -> Settings {
+    Settings { max_bytes, segment_bytes, on_full: OnFull::DropOldest, sync: Sync::Never }
+}
+
+fn batch(from: usize, n: usize) -> Batch {
+    let mut b = Batch::default();
+    for i in from..from + n {
+        b.push_with(Kind::Log, &format!("k{i}"), "job", |buf| {
+            buf.extend_from_slice(format!(r#"{{"i":{i}}}"#).as_bytes())
+        });
+    }
+    b
+}
+
+/// Reads and acknowledges everything; returns the event numbers in order.
+fn drain(spool: &mut Spool) -> Vec<usize> {
+    let mut out = Vec::new();
+    while let Some(u) = spool.read_batch(100).unwrap() {
+        for i in 0..u.batch.len() {
+            let v: serde_json::Value = serde_json::from_slice(u.batch.event_json(i)).unwrap();
+            out.push(v["i"].as_u64().unwrap() as usize);
+        }
+        spool.ack(u).unwrap();
+    }
+    out
+}
+
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn appends_are_read_in_order_and_acknowledged_segments_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::open(dir.path(), settings(1 << 30, 4096)).unwrap();
+    for k in 0..20 {
+        s.append(&batch(k * 50, 50)).unwrap();
+    }
+    assert_eq!(s.pending(), 1000);
+    assert!(segments(dir.path()).len() > 5);
+    assert_eq!(drain(&mut s), (0..1000).collect::<Vec<_>>());
+    assert_eq!(s.pending(), 0);
+    assert_eq!(segments(dir.path()).len(), 1, "only the segment being written remains");
+    assert_eq!(s.damage, Damage::default());
+}
+
+#[test]
+fn what_was_not_acknowledged_is_replayed_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = Spool::open(dir.path(), settings(1 << 30, 4096)).unwrap();
+        for k in 0..10 {
+            s.append(&batch(k * 30, 30)).unwrap();
+        }
+        let first = s.read_batch(100).unwrap().unwrap();
+        s.ack(first).unwrap();
+        let _unacked = s.read_batch(100).unwrap().unwrap();
+    }
+    let mut s = Spool::open(dir.path(), settings(1 << 30, 4096)).unwrap();
+    assert_eq!(s.pending(), 200);
+    s.append(&batch(300, 5)).unwrap();
+    assert_eq!(drain(&mut s), (100..305).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_torn_tail_is_cut_off_and_appends_continue_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = Spool::open(dir.path(), settings(1 << 30, 1 << 20)).unwrap();
+        s.append(&batch(0, 10)).unwrap();
+    }
+    let seg = segments(dir.path()).pop().unwrap();
+    let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
+    f.write_all(&record::MAGIC).unwrap();
+    f.write_all(&[7u8; 9]).unwrap();
+    drop(f);
+    let mut s = Spool::open(dir.path(), settings(1 << 30, 1 << 20)).unwrap();
+    assert_eq!(s.damage.torn_tails, 1);
+    s.append(&batch(10, 5)).unwrap();
+    assert_eq!(drain(&mut s), (0..15).collect::<Vec<_>>());
+    assert_eq!(s.damage.records_lost, 0);
+}
+
+/// Offsets of every record in a segment file.
+fn record_offsets(data: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Read::Record { size, .. } = record::read_record(&data[at..]) {
+        out.push((at, size));
+        at += size;
+    }
+    out
+}
+
+#[test]
+fn a_bit_flip_loses_exactly_one_record() {
+    let dir = tempfile::tempdir().unwrap();
+    Spool::open(dir.path(), settings(1 << 30, 1 << 20)).unwrap().append(&batch(0, 100)).unwrap();
+    let seg = segments(dir.path()).pop().unwrap();
+    let mut data = fs::read(&seg).unwrap();
+    let (at, _) = record_offsets(&data)[40];
+    data[at + record::HEADER + 2] ^= 1;
+    fs::write(&seg, &data).unwrap();
+    let mut s = Spool::open(dir.path(), settings(1 << 30, 1 << 20)).unwrap();
+    let got = drain(&mut s);
+    assert_eq!(got.len(), 99);
+    assert!(!got.contains(&40));
+    assert_eq!(s.damage.records_lost, 1);
+}
+
+#[test]
+fn a_zeroed_block_loses_exactly_the_records_it_touches() {
+    let dir = tempfile::tempdir().unwrap();
+    Spool::open(dir.path(), settings(1 << 30, 1 << 20)).unwrap().append(&batch(0, 500)).unwrap();
+    let seg = segments(dir.path()).pop().unwrap();
+    let mut data = fs::read(&seg).unwrap();
+    let (start, end) = (4096, 8192);
+    let touched = record_offsets(&data).iter().filter(|(at, size)| *at < end && at + size > start).count();
+    data[start..end].fill(0);
+    fs::write(&seg, &data).unwrap();
+    let mut s = Spool::open(dir.path(), settings(1 << 30, 1 << 20)).unwrap();
+    let got = drain(&mut s);
+    assert_eq!(got.len(), 500 - touched);
+    assert_eq!(s.damage.records_lost, touched as u64);
+}
+
+#[test]
+fn a_missing_segment_is_counted_and_the_rest_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = Spool::open(dir.path(), settings(1 << 30, 2048)).unwrap();
+        for k in 0..10 {
+            s.append(&batch(k * 20, 20)).unwrap();
+        }
+    }
+    let segs = segments(dir.path());
+    assert!(segs.len() >= 4);
+    let victim = &segs[1];
+    let lost = record_offsets(&fs::read(victim).unwrap()).len();
+    fs::remove_file(victim).unwrap();
+    let mut s = Spool::open(dir.path(), settings(1 << 30, 2048)).unwrap();
+    let got = drain(&mut s);
+    assert_eq!(got.len(), 200 - lost);
+    assert_eq!(s.damage.records_lost, lost as u64);
+    assert!(got.windows(2).all(|w| w[0] < w[1]), "still in order");
+}
+
+#[test]
+fn a_full_spool_drops_the_oldest_and_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::open(dir.path(), settings(20_000, 4096)).unwrap();
+    let mut dropped = 0;
+    for k in 0..100 {
+        dropped += s.append(&batch(k * 10, 10)).unwrap();
+    }
+    assert!(dropped > 0);
+    assert!(s.bytes() <= 20_000, "{}", s.bytes());
+    let got = drain(&mut s);
+    assert_eq!(got.len() as u64 + dropped, 1000, "every event delivered or counted as dropped");
+    assert_eq!(got.last(), Some(&999), "the newest are kept");
+    assert_eq!(s.dropped_oldest, dropped);
+}
+
+#[test]
+fn reject_refuses_when_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = settings(10_000, 4096);
+    cfg.on_full = OnFull::Reject;
+    let mut s = Spool::open(dir.path(), cfg).unwrap();
+    let mut refused = 0;
+    for k in 0..100 {
+        if matches!(s.append(&batch(k * 10, 10)), Err(AppendError::Full)) {
+            refused += 1;
+        }
+    }
+    assert!(refused > 0);
+    assert_eq!(drain(&mut s).len() + refused * 10, 1000);
+}
