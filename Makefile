@@ -7,7 +7,7 @@ export CARGO_TARGET_DIR := $(CURDIR)/target
 LIBDIR := $(CARGO_TARGET_DIR)/release
 STAGE := $(CARGO_TARGET_DIR)/stage
 
-.PHONY: all lib deps header check stage test test-rust test-c test-conformance demo bench install clean
+.PHONY: all lib deps header check stage test test-rust test-c test-python test-conformance demo bench fuzz install clean
 
 all: lib
 
@@ -37,7 +37,7 @@ install: lib
 stage:
 	$(MAKE) --no-print-directory install PREFIX=$(STAGE) >/dev/null
 
-test: deps check test-rust lib stage test-c test-conformance
+test: deps check test-rust lib stage test-c test-python test-conformance
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -46,15 +46,26 @@ test-rust:
 test-c: lib stage
 	LIBDIR=$(LIBDIR) PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig REQUIRE_PKG_CONFIG=1 tests/c/run.sh
 
+# The Python wheel: built with maturin, installed into a fresh venv (target/py-venv), pytest.
+test-python:
+	python/run-tests.sh
+
+# The same scenarios through every language's driver (after test-python built the venv).
 test-conformance: lib
-	CONFORMANCE_NO_BUILD=1 LIBDIR=$(LIBDIR) tests/conformance/run.sh c
+	CONFORMANCE_NO_BUILD=1 LIBDIR=$(LIBDIR) tests/conformance/run.sh c python
 
 demo: deps stage
 	@scripts/demo.sh $(STAGE)
 
 bench: deps lib
 	bench/run_c.sh
+	python/bench/run.sh
 	scripts/assemble-benchmarks.sh
+
+# Fuzzing by hand: make fuzz FUZZ_SECONDS=600 (make test runs a short bounded pass).
+FUZZ_SECONDS ?= 300
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 clean:
 	cargo clean

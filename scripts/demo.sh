@@ -32,3 +32,9 @@ for e in events:
 print(f"\n{len(events)} events in {len(files)} file(s). The last one in full:")
 print(json.dumps(events[-1], indent=2))
 PY
+
+echo
+echo "== Python: the same failing job from python/examples/job_fails.py (wheel installed into target/py-venv)"
+python/run-tests.sh --install-only >/dev/null
+rm -rf target/demo-python-events
+target/py-venv/bin/python python/examples/job_fails.py target/demo-python-events

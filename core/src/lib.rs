@@ -26,3 +26,36 @@ pub use stats::{BackendSnapshot, StatsSnapshot};
 
 /// The version of the engine and of the C ABI library.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Entry points for the fuzz targets in `fuzz/`: the parsers that take untrusted bytes.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Validates an event; when valid, enriches and encodes it, and checks the stored form is
+    /// one valid JSON object.
+    pub fn event(bytes: &[u8]) {
+        if let Ok((text, v)) = crate::event::validate(bytes, 64 * 1024) {
+            let raw = crate::event::parse(text).expect("validated events parse again");
+            let enrich = crate::event::Enrichment {
+                site_id: Some("s".into()),
+                app_name: None,
+                app_version: None,
+                instance_id: "fuzz:1".into(),
+            };
+            let mut batch = crate::backend::Batch::default();
+            crate::event::encode_event(&raw, v.at_micros, 0, &enrich, &mut batch);
+            let stored: serde_json::Value = serde_json::from_slice(batch.event_json(0)).expect("stored form is JSON");
+            assert!(stored.is_object());
+        }
+    }
+
+    /// Loads a configuration document (no environment).
+    pub fn config(text: &str) {
+        let env = std::collections::HashMap::<String, String>::new();
+        let _ = crate::config::Config::load_with(Some(text), None, &env);
+    }
+
+    /// Opens a spool whose one segment holds `bytes`, and reads everything it can.
+    pub fn spool_segment(dir: &std::path::Path, bytes: &[u8]) {
+        crate::spool::fuzz_segment(dir, bytes);
+    }
+}

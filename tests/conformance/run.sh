@@ -81,19 +81,84 @@ setup_driver() {
         ;;
     python)
         need "$HERE/python/driver.py"
-        DRIVER=("$PY" "$HERE/python/driver.py")
+        # The wheel, installed into a fresh venv as a user would (python/run-tests.sh builds it
+        # with maturin); with CONFORMANCE_NO_BUILD=1 an existing target/py-venv is reused.
+        mkdir -p "$WORK/python"
+        PY_SKIP_BUILD=${CONFORMANCE_NO_BUILD:-0} "$ROOT/python/run-tests.sh" --install-only \
+            >"$WORK/python/build.log" 2>&1 || {
+            tail -40 "$WORK/python/build.log" >&2
+            abort "building or installing the Python wheel failed (log: $WORK/python/build.log)"
+        }
+        DRIVER=("${CARGO_TARGET_DIR:-$ROOT/target}/py-venv/bin/python" "$HERE/python/driver.py")
         ;;
     java)
         need "$HERE/java/Driver.java"
-        DRIVER=(java -Djava.library.path="$LIBDIR" -cp "$ROOT/java/build/libs/*" "$HERE/java/Driver.java")
+        # The classpath under test: CONFORMANCE_JAVA_CP if set (the Java tests pass their
+        # target/classes), else the jar java/target/monitoring-VERSION.jar (it carries the native
+        # library), built here by Maven unless CONFORMANCE_NO_BUILD=1.
+        mkdir -p "$WORK/java"
+        if [ -n "${CONFORMANCE_JAVA_CP:-}" ]; then
+            JAVA_CP=$CONFORMANCE_JAVA_CP
+        else
+            if [ "${CONFORMANCE_NO_BUILD:-0}" != 1 ]; then
+                (cd "$ROOT/java" && CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}" \
+                    mvn -B -q package -DskipTests -Dmonitoring.cargo.targetDir="${CARGO_TARGET_DIR:-$ROOT/target}") \
+                    >"$WORK/java/build.log" 2>&1 || {
+                    tail -40 "$WORK/java/build.log" >&2
+                    abort "building the Java package failed (cd java && mvn package; log: $WORK/java/build.log)"
+                }
+            fi
+            JAVA_CP=$(ls "$ROOT"/java/target/monitoring-[0-9]*.jar 2>/dev/null | grep -v -e '-sources' -e '-javadoc' | head -1)
+            [ -n "$JAVA_CP" ] || abort "no jar in java/target (build it: cd java && mvn package)"
+        fi
+        rm -rf "$WORK/java/classes"
+        javac -encoding UTF-8 -d "$WORK/java/classes" -cp "$JAVA_CP" "$HERE/java/Driver.java" \
+            >"$WORK/java/javac.log" 2>&1 || {
+            cat "$WORK/java/javac.log" >&2
+            abort "compiling the Java driver failed (needs a JDK 17+)"
+        }
+        DRIVER=(java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -cp "$JAVA_CP:$WORK/java/classes" Driver)
         ;;
     r)
+        # The package is installed into a library of the run (or taken from CONFORMANCE_R_LIB, a
+        # library where it is installed already), then driver.R runs with that library first.
         need "$HERE/r/driver.R"
-        DRIVER=(Rscript "$HERE/r/driver.R")
+        if ! command -v Rscript >/dev/null || ! Rscript -e 'library(jsonlite)' >/dev/null 2>&1; then
+            if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+                echo "conformance: installing r-base-dev r-cran-jsonlite" >&2
+                { apt-get install -y -qq --no-install-recommends r-base-dev r-cran-jsonlite ||
+                    { apt-get update -qq && apt-get install -y -qq --no-install-recommends r-base-dev r-cran-jsonlite; }; } \
+                    >"$WORK/apt-r.log" 2>&1 || echo "conformance: apt-get install failed (see $WORK/apt-r.log)" >&2
+            fi
+            command -v Rscript >/dev/null || abort "R is not installed (apt-get install -y r-base-dev r-cran-jsonlite)"
+        fi
+        mkdir -p "$WORK/r"
+        local rlib=${CONFORMANCE_R_LIB:-}
+        if [ -z "$rlib" ]; then
+            rlib="$WORK/r/lib"
+            rm -rf "$rlib" && mkdir -p "$rlib"
+            R CMD INSTALL --no-test-load -l "$rlib" "$ROOT/r" >"$WORK/r/install.log" 2>&1 || {
+                tail -40 "$WORK/r/install.log" >&2
+                abort "R CMD INSTALL r failed (log: $WORK/r/install.log)"
+            }
+        fi
+        DRIVER=(env "R_LIBS=$rlib${R_LIBS:+:$R_LIBS}" Rscript --vanilla "$HERE/r/driver.R")
         ;;
     perl)
         need "$HERE/perl/driver.pl"
-        DRIVER=(perl "$HERE/perl/driver.pl")
+        # The distribution, built against $LIBDIR in target/perl/Monitoring by perl/run-tests.sh;
+        # CONFORMANCE_PERL_BLIB=DIR uses DIR/blib as it is (perl/t/50-conformance.t does).
+        PERL_BUILD=${CONFORMANCE_PERL_BLIB:-}
+        if [ -z "$PERL_BUILD" ]; then
+            CARGO_TARGET_DIR="$ROOT/target" PERL_NO_CARGO=1 "$ROOT/perl/run-tests.sh" --build-only \
+                >"$WORK/perl-build.log" 2>&1 || {
+                tail -30 "$WORK/perl-build.log" >&2
+                abort "building the Perl distribution failed (log: $WORK/perl-build.log)"
+            }
+            PERL_BUILD="$ROOT/target/perl/Monitoring"
+        fi
+        [ -d "$PERL_BUILD/blib/arch" ] || abort "no Perl build in $PERL_BUILD (perl/run-tests.sh --build-only)"
+        DRIVER=("${PERL:-perl}" -I"$PERL_BUILD/blib/lib" -I"$PERL_BUILD/blib/arch" "$HERE/perl/driver.pl")
         ;;
     *)
         abort "unknown language '$1' (c, python, java, r, perl)"
