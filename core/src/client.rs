@@ -58,18 +58,14 @@ impl Client {
         }
         let runtime = self.inner.runtime.load();
         let max = self.inner.config.limits.max_event_bytes;
-        let (text, v) = match event::validate(event_json, max) {
+        let (parsed, v) = match event::validate_owned(event_json, max) {
             Ok(ok) => ok,
             Err(e) => {
                 runtime.shared.counters.invalid.fetch_add(1, Relaxed);
                 return Err(e);
             }
         };
-        runtime.enqueue(Envelope {
-            text: text.into(),
-            at_micros: v.at_micros,
-            emitted_at: event::now_micros(),
-        })
+        runtime.enqueue(Envelope { event: parsed, at_micros: v.at_micros, emitted_at: event::now_micros() })
     }
 
     /// Starts a job: emits `started` and returns the handle that reports its progress and end.
@@ -145,12 +141,13 @@ impl ClientInner {
 
 /// The fields the core fills in, from configuration or from the process.
 fn enrichment(cfg: &Config) -> Enrichment {
-    Enrichment {
-        site_id: cfg.app.site_id.clone(),
-        app_name: cfg.app.name.clone().or_else(executable_name),
-        app_version: cfg.app.version.clone(),
-        instance_id: cfg.app.instance_id.clone().unwrap_or_else(default_instance_id),
-    }
+    let instance_id = cfg.app.instance_id.clone().unwrap_or_else(default_instance_id);
+    Enrichment::new(
+        cfg.app.site_id.as_deref(),
+        cfg.app.name.clone().or_else(executable_name).as_deref(),
+        cfg.app.version.as_deref(),
+        &instance_id,
+    )
 }
 
 fn executable_name() -> Option<String> {

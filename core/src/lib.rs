@@ -35,15 +35,11 @@ pub mod fuzzing {
     pub fn event(bytes: &[u8]) {
         if let Ok((text, v)) = crate::event::validate(bytes, 64 * 1024) {
             let raw = crate::event::parse(text).expect("validated events parse again");
-            let enrich = crate::event::Enrichment {
-                site_id: Some("s".into()),
-                app_name: None,
-                app_version: None,
-                instance_id: "fuzz:1".into(),
-            };
+            let enrich = crate::event::Enrichment::new(Some("s"), None, None, "fuzz:1");
             let mut batch = crate::backend::Batch::default();
             crate::event::encode_event(&raw, v.at_micros, 0, &enrich, &mut batch);
-            let stored: serde_json::Value = serde_json::from_slice(batch.event_json(0)).expect("stored form is JSON");
+            let stored: serde_json::Value =
+                serde_json::from_slice(batch.event_json(0)).expect("stored form is JSON");
             assert!(stored.is_object());
         }
     }

@@ -1,82 +1,44 @@
 //! Enrichment and encoding of a validated event into its stored form (one JSON line).
 //! Runs on the router thread, so `emit` only pays for validation.
 
-use serde::ser::{SerializeMap, Serializer};
-use serde::Serialize;
-use serde_json::value::RawValue;
+use std::borrow::Cow;
 
-use super::{format_micros, Kind, Metrics, RawEvent, Status};
+use super::{format_micros, RawEvent, Str};
 use crate::backend::Batch;
 
-/// What the core fills in when an event leaves it out.
+/// What the core fills in when an event leaves it out, each already as JSON text (a quoted,
+/// escaped string or `null`), escaped once here instead of once per event.
 #[derive(Debug, Clone)]
 pub(crate) struct Enrichment {
-    pub site_id: Option<String>,
-    pub app_name: Option<String>,
-    pub app_version: Option<String>,
-    pub instance_id: String,
+    pub site_id_json: String,
+    pub app_name_json: String,
+    pub app_version_json: String,
+    pub instance_id_json: String,
 }
 
-#[derive(Serialize)]
-struct Out<'a> {
-    idempotency_key: &'a str,
-    site_id: Option<&'a str>,
-    app: OutApp<'a>,
-    entity: OutEntity<'a>,
-    event: OutBody<'a>,
-}
-
-#[derive(Serialize)]
-struct OutApp<'a> {
-    name: Option<&'a str>,
-    version: Option<&'a str>,
-    instance_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    app_id: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct OutEntity<'a> {
-    #[serde(rename = "type")]
-    entity_type: &'a str,
-    id: &'a str,
-    parent_id: Option<&'a str>,
-    business_key: Option<&'a str>,
-    sub_key: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct OutBody<'a> {
-    kind: Kind,
-    at: &'a str,
-    status: Option<Status>,
-    progress: Option<f64>,
-    message: Option<&'a str>,
-    metrics: OutMetrics<'a>,
-    metadata: &'a RawValue,
-}
-
-struct OutMetrics<'a>(Option<&'a Metrics<'a>>);
-
-impl Serialize for OutMetrics<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let items = self.0.map(|m| m.0.as_slice()).unwrap_or(&[]);
-        let mut map = s.serialize_map(Some(items.len()))?;
-        for (name, value) in items {
-            map.serialize_entry(name.as_str(), value)?;
+impl Enrichment {
+    pub fn new(
+        site_id: Option<&str>,
+        app_name: Option<&str>,
+        app_version: Option<&str>,
+        instance_id: &str,
+    ) -> Self {
+        Enrichment {
+            site_id_json: json_text(site_id),
+            app_name_json: json_text(app_name),
+            app_version_json: json_text(app_version),
+            instance_id_json: json_text(Some(instance_id)),
         }
-        map.end()
     }
-}
-
-fn empty_object() -> &'static RawValue {
-    // A constant, valid JSON object.
-    static EMPTY: std::sync::OnceLock<Box<RawValue>> = std::sync::OnceLock::new();
-    EMPTY.get_or_init(|| RawValue::from_string("{}".to_owned()).unwrap_or_default())
 }
 
 /// Appends the stored form of `raw` to `batch`. `emitted_at` (UTC microseconds) is used when the
 /// event has no `at`; it also seeds the UUIDv7 idempotency key when the event has none.
+///
+/// Written directly rather than through a derived `Serialize`, because escaping dominated the
+/// router's cost: strings serde_json borrowed from the input have no escapes and are copied as
+/// they are, generated ones (key, time) are plain ASCII, and configured ones are escaped once.
+/// serde_json still formats numbers and escapes every other string.
 pub(crate) fn encode_event(
     raw: &RawEvent<'_>,
     at_micros: Option<i64>,
@@ -89,52 +51,137 @@ pub(crate) fn encode_event(
     let at_text = format_micros(at, &mut at_buf);
 
     let mut key_buf = uuid::Uuid::encode_buffer();
+    let generated_key;
     let key: &str = match &raw.idempotency_key {
         Some(k) => k.as_str(),
-        None => new_uuid_v7(emitted_at).hyphenated().encode_lower(&mut key_buf),
+        None => {
+            generated_key = new_uuid_v7(emitted_at).hyphenated().encode_lower(&mut key_buf);
+            generated_key
+        }
     };
-
-    let (app_name, app_version, app_instance, app_id) = match &raw.app {
-        Some(a) => (text(&a.name), text(&a.version), text(&a.instance_id), text(&a.app_id)),
-        None => (None, None, None, None),
-    };
-    let instance_id = app_instance.unwrap_or(&enrich.instance_id);
+    let app = raw.app.as_ref();
     let entity = raw.entity.as_ref();
-    let entity_type = entity.and_then(|e| text(&e.entity_type)).unwrap_or("app");
-    let metadata: &RawValue = match raw.event.metadata {
-        Some(m) => m,
-        None => empty_object(),
-    };
-    let out = Out {
-        idempotency_key: key,
-        site_id: raw.site_id.as_ref().map(|s| s.as_str()).or(enrich.site_id.as_deref()),
-        app: OutApp {
-            name: app_name.or(enrich.app_name.as_deref()),
-            version: app_version.or(enrich.app_version.as_deref()),
-            instance_id,
-            app_id,
-        },
-        entity: OutEntity {
-            entity_type,
-            id: entity.and_then(|e| text(&e.id)).unwrap_or(instance_id),
-            parent_id: entity.and_then(|e| text(&e.parent_id)),
-            business_key: entity.and_then(|e| text(&e.business_key)),
-            sub_key: entity.and_then(|e| text(&e.sub_key)),
-        },
-        event: OutBody {
-            kind: raw.event.kind,
-            at: at_text,
-            status: raw.event.status,
-            progress: raw.event.progress,
-            message: text(&raw.event.message),
-            metrics: OutMetrics(raw.event.metrics.as_ref()),
-            metadata,
-        },
-    };
-    batch.push_with(raw.event.kind, key, entity_type, |buf| {
-        // Serializing plain strings, numbers and a validated RawValue into a Vec cannot fail.
-        let _ = serde_json::to_writer(buf, &out);
+    let entity_type = entity.and_then(|e| e.entity_type.as_ref()).map(|s| s.as_str()).unwrap_or("app");
+    let body = &raw.event;
+    batch.push_with(body.kind, key, entity_type, |out| {
+        out.extend_from_slice(b"{\"idempotency_key\":");
+        match &raw.idempotency_key {
+            Some(k) => put(out, k),
+            None => put_plain(out, key),
+        }
+        out.extend_from_slice(b",\"site_id\":");
+        put_or(out, raw.site_id.as_ref(), &enrich.site_id_json);
+        out.extend_from_slice(b",\"app\":{\"name\":");
+        put_or(out, app.and_then(|a| a.name.as_ref()), &enrich.app_name_json);
+        out.extend_from_slice(b",\"version\":");
+        put_or(out, app.and_then(|a| a.version.as_ref()), &enrich.app_version_json);
+        out.extend_from_slice(b",\"instance_id\":");
+        let instance = app.and_then(|a| a.instance_id.as_ref());
+        put_or(out, instance, &enrich.instance_id_json);
+        if let Some(app_id) = app.and_then(|a| a.app_id.as_ref()) {
+            out.extend_from_slice(b",\"app_id\":");
+            put(out, app_id);
+        }
+        out.extend_from_slice(b"},\"entity\":{\"type\":");
+        match entity.and_then(|e| e.entity_type.as_ref()) {
+            Some(t) => put(out, t),
+            None => out.extend_from_slice(b"\"app\""),
+        }
+        out.extend_from_slice(b",\"id\":");
+        match (entity.and_then(|e| e.id.as_ref()), instance) {
+            (Some(id), _) | (None, Some(id)) => put(out, id),
+            (None, None) => out.extend_from_slice(enrich.instance_id_json.as_bytes()),
+        }
+        out.extend_from_slice(b",\"parent_id\":");
+        put_opt(out, entity.and_then(|e| e.parent_id.as_ref()));
+        out.extend_from_slice(b",\"business_key\":");
+        put_opt(out, entity.and_then(|e| e.business_key.as_ref()));
+        out.extend_from_slice(b",\"sub_key\":");
+        put_opt(out, entity.and_then(|e| e.sub_key.as_ref()));
+        out.extend_from_slice(b"},\"event\":{\"kind\":\"");
+        out.extend_from_slice(body.kind.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"at\":");
+        put_plain(out, at_text);
+        out.extend_from_slice(b",\"status\":");
+        match body.status {
+            Some(st) => put_plain(out, st.as_str()),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"progress\":");
+        match body.progress {
+            Some(p) => put_number(out, p),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"message\":");
+        put_opt(out, body.message.as_ref());
+        out.extend_from_slice(b",\"metrics\":{");
+        for (i, (name, value)) in body.metrics.iter().flat_map(|m| m.0.iter()).enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            put(out, name);
+            out.push(b':');
+            put_number(out, *value);
+        }
+        out.extend_from_slice(b"},\"metadata\":");
+        match body.metadata {
+            Some(m) => out.extend_from_slice(m.get().as_bytes()),
+            None => out.extend_from_slice(b"{}"),
+        }
+        out.extend_from_slice(b"}}");
     });
+}
+
+/// A string from the input: as it was when serde_json could borrow it (no escapes in it,
+/// so nothing to escape), escaped otherwise.
+fn put(out: &mut Vec<u8>, s: &Str<'_>) {
+    match &s.0 {
+        Cow::Borrowed(text) => put_plain(out, text),
+        Cow::Owned(text) => escape_into(out, text),
+    }
+}
+
+fn put_opt(out: &mut Vec<u8>, s: Option<&Str<'_>>) {
+    match s {
+        Some(s) => put(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// The input's string, or else the configured value (already JSON: a string or `null`).
+fn put_or(out: &mut Vec<u8>, s: Option<&Str<'_>>, fallback_json: &str) {
+    match s {
+        Some(s) => put(out, s),
+        None => out.extend_from_slice(fallback_json.as_bytes()),
+    }
+}
+
+/// A string known to need no escaping.
+fn put_plain(out: &mut Vec<u8>, text: &str) {
+    out.push(b'"');
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'"');
+}
+
+fn escape_into(out: &mut Vec<u8>, text: &str) {
+    // Writing a str into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, text);
+}
+
+fn put_number(out: &mut Vec<u8>, v: f64) {
+    let _ = serde_json::to_writer(out, &v);
+}
+
+/// A configured value as JSON: a string, or `null`.
+pub(crate) fn json_text(value: Option<&str>) -> String {
+    match value {
+        Some(v) => {
+            let mut out = Vec::with_capacity(v.len() + 2);
+            escape_into(&mut out, v);
+            String::from_utf8(out).unwrap_or_else(|_| "null".into())
+        }
+        None => "null".into(),
+    }
 }
 
 /// A UUIDv7 whose timestamp is the event's emission time; the rest is random.
@@ -142,8 +189,4 @@ pub(crate) fn new_uuid_v7(micros: i64) -> uuid::Uuid {
     let millis = u64::try_from(micros.div_euclid(1000)).unwrap_or(0);
     let random: [u8; 10] = fastrand::u128(..).to_le_bytes()[..10].try_into().unwrap_or([0; 10]);
     uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
-}
-
-fn text<'x>(v: &'x Option<super::Str<'_>>) -> Option<&'x str> {
-    v.as_ref().map(|s| s.as_str())
 }

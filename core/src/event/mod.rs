@@ -243,8 +243,40 @@ pub(crate) struct Validated {
     pub at_micros: Option<i64>,
 }
 
+self_cell::self_cell!(
+    /// An event's text together with its parse, which borrows from it: `emit` parses once and
+    /// the router encodes from that parse (one allocation holds both).
+    pub(crate) struct ParsedEvent {
+        owner: Box<str>,
+        #[covariant]
+        dependent: RawEvent,
+    }
+);
+
+impl ParsedEvent {
+    pub fn raw(&self) -> &RawEvent<'_> {
+        self.borrow_dependent()
+    }
+}
+
+/// Validates one event (schema v1) and keeps it, parsed, for the router.
+pub(crate) fn validate_owned(bytes: &[u8], max_event_bytes: usize) -> Result<(ParsedEvent, Validated)> {
+    let text = check_text(bytes, max_event_bytes)?;
+    let parsed = ParsedEvent::try_new(Box::from(text), |t| parse(t))?;
+    let at_micros = check(parsed.raw())?;
+    Ok((parsed, Validated { at_micros }))
+}
+
 /// Validates one event (schema v1) without copying it. Errors name the offending field.
 pub(crate) fn validate(bytes: &[u8], max_event_bytes: usize) -> Result<(&str, Validated)> {
+    let text = check_text(bytes, max_event_bytes)?;
+    let raw = parse(text)?;
+    let at_micros = check(&raw)?;
+    Ok((text, Validated { at_micros }))
+}
+
+/// Size, UTF-8 and "is an object": the checks before parsing.
+fn check_text(bytes: &[u8], max_event_bytes: usize) -> Result<&str> {
     if bytes.len() > max_event_bytes {
         return Err(Error::InvalidArgument {
             field: None,
@@ -261,9 +293,7 @@ pub(crate) fn validate(bytes: &[u8], max_event_bytes: usize) -> Result<(&str, Va
     if !text.trim_start().starts_with('{') {
         return Err(Error::InvalidArgument { field: None, message: "an event must be a JSON object".into() });
     }
-    let raw = parse(text)?;
-    let at_micros = check(&raw)?;
-    Ok((text, Validated { at_micros }))
+    Ok(text)
 }
 
 /// Parses an event. On failure, parses again with path tracking to name the field: errors are

@@ -2,12 +2,7 @@ use super::*;
 use crate::backend::Batch;
 
 fn enrich() -> Enrichment {
-    Enrichment {
-        site_id: Some("fab1".into()),
-        app_name: Some("wafer-etch".into()),
-        app_version: Some("1.4.2".into()),
-        instance_id: "host-a:4242".into(),
-    }
+    Enrichment::new(Some("fab1"), Some("wafer-etch"), Some("1.4.2"), "host-a:4242")
 }
 
 fn reject(text: &str) -> Error {
@@ -122,4 +117,29 @@ fn given_fields_are_kept_and_earlier_clients_accepted() {
     assert_eq!(v["event"]["at"], "2026-11-22T08:00:00.123456Z");
     assert_eq!(v["event"]["message"], "déjà \"vu\"");
     assert_eq!(v["event"]["metadata"]["n"][1], 2);
+}
+
+#[test]
+fn escaped_and_configured_strings_are_written_correctly() {
+    let (text, v) = validate(
+        br#"{"entity":{"id":"a\"b\\c\u0001","type":"t\u00e9"},"event":{"kind":"log","message":"line1\nline2","metrics":{"m\"x":1.5e300,"n":-0.0,"i":3}}}"#,
+        65536,
+    )
+    .unwrap();
+    let raw = parse(text).unwrap();
+    let mut batch = Batch::default();
+    let odd = Enrichment::new(Some("fab \"1\""), None, Some("v\\2"), "host:1");
+    encode_event(&raw, v.at_micros, 0, &odd, &mut batch);
+    let out: serde_json::Value = serde_json::from_slice(batch.event_json(0)).expect("valid JSON");
+    assert_eq!(out["entity"]["id"], "a\"b\\c\u{1}");
+    assert_eq!(out["entity"]["type"], "té");
+    assert_eq!(batch.entity_type(0), "té");
+    assert_eq!(out["event"]["message"], "line1\nline2");
+    assert_eq!(out["event"]["metrics"]["m\"x"], 1.5e300);
+    assert_eq!(out["event"]["metrics"]["i"], 3.0);
+    assert_eq!(out["site_id"], "fab \"1\"");
+    assert_eq!(out["app"]["version"], "v\\2");
+    assert_eq!(out["app"]["name"], serde_json::Value::Null);
+    let keys: Vec<&str> = out.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    assert_eq!(keys.len(), 5);
 }

@@ -98,13 +98,7 @@ impl Batcher {
     }
 
     fn encode(&self, env: &Envelope, batch: &mut Batch) {
-        match event::parse(&env.text) {
-            Ok(raw) => event::encode_event(&raw, env.at_micros, env.emitted_at, &self.enrich, batch),
-            // Validated on emit, so this cannot happen; if it does, it is counted.
-            Err(_) => {
-                self.shared.counters.invalid.fetch_add(1, Relaxed);
-            }
-        }
+        event::encode_event(env.event.raw(), env.at_micros, env.emitted_at, &self.enrich, batch);
     }
 
     /// Hands the batch to its backends and leaves `batch` empty.

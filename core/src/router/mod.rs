@@ -22,10 +22,9 @@ use crate::error::{Error, Result};
 use crate::event::Enrichment;
 use crate::stats::{BackendCounters, Counters, StatsSnapshot};
 
-/// A validated event on its way to the batcher. The text is parsed again there; keeping the
-/// text (one copy) is cheaper on the caller's thread than keeping a parsed tree.
+/// A validated event on its way to the batcher: its text and the parse that borrows from it.
 pub(crate) struct Envelope {
-    pub text: Box<str>,
+    pub event: crate::event::ParsedEvent,
     pub at_micros: Option<i64>,
     pub emitted_at: i64,
 }
