@@ -487,7 +487,12 @@ pub(crate) fn fuzz_segment(dir: &Path, bytes: &[u8]) {
     if fs::create_dir_all(dir).is_err() || fs::write(dir.join(segment_name(0)), bytes).is_err() {
         return;
     }
-    let settings = Settings { max_bytes: 1 << 30, segment_bytes: 1 << 20, on_full: OnFull::DropOldest, sync: Sync::Never };
+    let settings = Settings {
+        max_bytes: 1 << 30,
+        segment_bytes: 1 << 20,
+        on_full: OnFull::DropOldest,
+        sync: Sync::Never,
+    };
     let Ok(mut spool) = Spool::open(dir, settings) else { return };
     let mut guard = 0;
     while let Ok(Some(u)) = spool.read_batch(64) {
