@@ -58,6 +58,7 @@ demo: deps stage
 	@scripts/demo.sh $(STAGE)
 
 bench: deps lib
+	bench/run_instructions.sh
 	bench/run_c.sh
 	python/bench/run.sh
 	scripts/assemble-benchmarks.sh

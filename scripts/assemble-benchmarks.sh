@@ -11,7 +11,7 @@ out=BENCHMARKS.md
   echo "writes to \`bench/results/\`). Every comparison is measured in the same run as the figures it is"
   echo "compared with; ratios are given beside absolute numbers. Timings are never asserted in tests."
   echo
-  for section in c sidecar python java r perl spool; do
+  for section in instructions c sidecar python java r perl spool; do
     f=bench/results/$section.md
     [ -f "$f" ] || continue
     cat "$f"

@@ -1,0 +1,20 @@
+/* N emits of the benchmark event into a filesystem backend, then flush: run under
+ * callgrind by bench/run_instructions.sh to count instructions per event. */
+#include <monitoring.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  int n = argc > 1 ? atoi(argv[1]) : 20000;
+  monitoring_client *c;
+  const char *dir = argc > 2 ? argv[2] : "/tmp/monitoring-instructions";
+  char cfg[1024];
+  snprintf(cfg, sizeof cfg, "direct_backends:\n  - {type: filesystem, name: b, path: %s/ev, fsync: never}\nspool: {path: %s/spool}\nqueue: {capacity: 65536, on_full: block}\n", dir, dir);
+  if (monitoring_configure(cfg, &c)) { fprintf(stderr, "%s\n", monitoring_last_error()); return 1; }
+  const char *ev = "{\"entity\":{\"type\":\"tool\",\"id\":\"ETCH-07\"},\"event\":{\"kind\":\"metric\",\"metrics\":{\"temp_c\":21.5,\"pressure_pa\":101325.0},\"metadata\":{\"lot\":\"LOT-42\"}}}";
+  for (int i = 0; i < n; i++) monitoring_emit(c, ev);
+  monitoring_flush(c, 10000);
+  monitoring_shutdown(c, 1000);
+  monitoring_client_free(c);
+  return 0;
+}
