@@ -320,6 +320,7 @@ fn a_backend_down_then_up_gets_every_event_from_the_spool_and_counts_add_up() {
     let st = c.stats();
     assert_eq!(st.spool_pending, 0, "{st:?}");
     let got = s.events();
+    assert_eq!((st.dropped, st.failed, st.backends["hook"].spool_lost), (0, 0, 0), "{st:?}");
     assert_eq!(keys(&got).len(), 3000, "every event arrived");
     assert_eq!(got.len(), 3000, "and none twice");
     assert_eq!(st.emitted, st.delivered + st.dropped + st.failed, "{st:?}");

@@ -25,6 +25,8 @@ pub(crate) struct Batcher {
     delivery: Delivery,
     /// Backend indices by priority (failover order).
     order: Vec<usize>,
+    /// Whether backends have spools.
+    spooled: bool,
 }
 
 impl Batcher {
@@ -36,6 +38,7 @@ impl Batcher {
             interval: Duration::from_millis(cfg.queue.flush_interval_ms),
             delivery: cfg.delivery,
             order,
+            spooled: cfg.spool.enabled,
         }
     }
 
@@ -165,9 +168,12 @@ impl Batcher {
             match tx.try_send(work) {
                 Ok(()) => return,
                 Err(TrySendError::Full(w)) => {
+                    // Without a spool, a backend that is down (breaker open) and full loses
+                    // the batch, counted, so the others keep going; with one, its worker moves
+                    // batches to disk at disk speed, and waiting for it loses nothing.
                     let open =
                         BreakerState::from_u8(slot.counters.breaker.load(Relaxed)) == BreakerState::Open;
-                    if open || self.shared.stopping() {
+                    if (open && !self.spooled) || self.shared.stopping() {
                         crate::stats::add(&slot.counters.dropped, w.batch.len());
                         w.tracker.finish(Outcome::Dropped, &self.shared.counters);
                         slot.done.fetch_add(1, AcqRel);
