@@ -7,7 +7,7 @@ export CARGO_TARGET_DIR := $(CURDIR)/target
 LIBDIR := $(CARGO_TARGET_DIR)/release
 STAGE := $(CARGO_TARGET_DIR)/stage
 
-.PHONY: all lib deps header check stage test test-rust test-c test-python test-conformance demo bench fuzz install clean
+.PHONY: all lib deps header check stage test test-rust test-c test-python test-conformance test-fuzz demo bench fuzz install clean
 
 all: lib
 
@@ -37,7 +37,7 @@ install: lib
 stage:
 	$(MAKE) --no-print-directory install PREFIX=$(STAGE) >/dev/null
 
-test: deps check test-rust lib stage test-c test-python test-conformance
+test: deps check test-rust lib stage test-c test-python test-conformance test-fuzz
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -62,6 +62,10 @@ bench: deps lib
 	bench/run_c.sh
 	python/bench/run.sh
 	scripts/assemble-benchmarks.sh
+
+# A short bounded pass of every fuzz target (nightly + cargo-fuzz; crashes become regressions).
+test-fuzz:
+	scripts/fuzz.sh 15
 
 # Fuzzing by hand: make fuzz FUZZ_SECONDS=600 (make test runs a short bounded pass).
 FUZZ_SECONDS ?= 300
