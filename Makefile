@@ -7,7 +7,7 @@ export CARGO_TARGET_DIR := $(CURDIR)/target
 LIBDIR := $(CARGO_TARGET_DIR)/release
 STAGE := $(CARGO_TARGET_DIR)/stage
 
-.PHONY: all lib deps header check stage test test-rust test-c test-python test-conformance test-fuzz demo bench fuzz install clean
+.PHONY: all lib deps header check stage test test-rust test-c test-python test-perl test-conformance test-fuzz demo bench fuzz install clean
 
 all: lib
 
@@ -37,7 +37,7 @@ install: lib
 stage:
 	$(MAKE) --no-print-directory install PREFIX=$(STAGE) >/dev/null
 
-test: deps check test-rust lib stage test-c test-python test-conformance test-fuzz
+test: deps check test-rust lib stage test-c test-python test-perl test-conformance test-fuzz
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -50,9 +50,13 @@ test-c: lib stage
 test-python:
 	python/run-tests.sh
 
+# The Perl distribution (XS over the C ABI): Makefile.PL, make, prove.
+test-perl: lib
+	PERL_NO_CARGO=1 perl/run-tests.sh
+
 # The same scenarios through every language's driver (after test-python built the venv).
 test-conformance: lib
-	CONFORMANCE_NO_BUILD=1 LIBDIR=$(LIBDIR) tests/conformance/run.sh c python
+	CONFORMANCE_NO_BUILD=1 LIBDIR=$(LIBDIR) tests/conformance/run.sh c python perl
 
 demo: deps stage
 	@scripts/demo.sh $(STAGE)
@@ -61,6 +65,7 @@ bench: deps lib
 	bench/run_instructions.sh
 	bench/run_c.sh
 	python/bench/run.sh
+	perl/bench/run.sh
 	scripts/assemble-benchmarks.sh
 
 # A short bounded pass of every fuzz target (nightly + cargo-fuzz; crashes become regressions).

@@ -38,3 +38,9 @@ echo "== Python: the same failing job from python/examples/job_fails.py (wheel i
 python/run-tests.sh --install-only >/dev/null
 rm -rf target/demo-python-events
 target/py-venv/bin/python python/examples/job_fails.py target/demo-python-events
+
+echo
+echo "== Perl: the same failing job from perl/examples/job_fails.pl (the XS distribution, built in target/perl)"
+PERL_NO_CARGO=1 perl/run-tests.sh --build-only >/dev/null
+rm -rf target/demo-perl && mkdir -p target/demo-perl
+(cd target/demo-perl && perl -Mblib="$OLDPWD/target/perl/Monitoring" "$OLDPWD/perl/examples/job_fails.pl")

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(pkg-config libcjson-dev libspdlog-dev)
+APT_PACKAGES=(pkg-config libcjson-dev libspdlog-dev valgrind libjson-xs-perl)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

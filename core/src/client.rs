@@ -133,7 +133,12 @@ impl ClientInner {
             Ok(fresh) => std::mem::forget(self.runtime.swap(Arc::new(fresh))),
             Err(e) => {
                 eprintln!("monitoring: cannot restart in forked child: {e}");
+                self.runtime.load().abandon_threads();
                 self.closed.store(true, Release);
+                // Nothing of the parent's runtime may be waited for here: shutdown is done.
+                if let Ok(mut result) = self.shutdown_result.try_lock() {
+                    *result = Some(Err(e));
+                }
             }
         }
     }

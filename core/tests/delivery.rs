@@ -360,3 +360,23 @@ fn a_spool_left_by_an_earlier_client_is_replayed_by_the_next() {
     second.shutdown(Duration::from_secs(5)).unwrap();
     assert_eq!(second.stats().backends["hook"].spool_pending, 0);
 }
+
+#[test]
+fn clients_sharing_a_spool_folder_each_get_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = format!(
+        "direct_backends:\n  - {{type: filesystem, name: local, path: '{0}/ev'}}\nspool: {{path: '{0}/spool'}}\n",
+        dir.path().display()
+    );
+    let clients: Vec<Client> = (0..3).map(|_| client(cfg.clone())).collect();
+    let mut folders: Vec<String> = std::fs::read_dir(dir.path().join("spool"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    folders.sort();
+    let pid = std::process::id();
+    assert_eq!(folders, vec!["local".to_string(), format!("local.{pid}"), format!("local.{pid}.1")]);
+    for c in clients {
+        c.shutdown(Duration::from_secs(2)).unwrap();
+    }
+}

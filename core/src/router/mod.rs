@@ -329,6 +329,14 @@ impl Runtime {
         }
     }
 
+    /// In a forked child whose runtime could not be restarted: the parent's threads do not
+    /// exist here, so they are never joined.
+    pub fn abandon_threads(&self) {
+        if let Ok(mut threads) = self.threads.try_lock() {
+            threads.drain(..).for_each(std::mem::forget);
+        }
+    }
+
     pub fn stats(&self) -> StatsSnapshot {
         let backends = self
             .shared

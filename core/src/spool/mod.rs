@@ -104,9 +104,9 @@ pub(crate) struct Spool {
     _lock: Option<File>,
 }
 
-/// Opens the spool of backend `name` under `cfg.path`. A spool belongs to one process at a
-/// time (an exclusive `flock`); a second process with the same configuration, such as a forked
-/// child, gets its own folder `<name>.<pid>`.
+/// Opens the spool of backend `name` under `cfg.path`. A spool belongs to one client at a time
+/// (an exclusive `flock`); another client with the same configuration (in a forked child, or a
+/// second client in one process) gets its own folder `<name>.<pid>[.<n>]`.
 pub(crate) fn open_for_backend(cfg: &SpoolConfig, name: &str) -> crate::Result<Spool> {
     const MIB: u64 = 1024 * 1024;
     let max_bytes = cfg.max_mb.max(1) * MIB;
@@ -124,14 +124,28 @@ pub(crate) fn open_for_backend(cfg: &SpoolConfig, name: &str) -> crate::Result<S
         },
     };
     let fail = |dir: &Path, e: io::Error| crate::Error::Io(format!("spool {}: {e}", dir.display()));
-    let mut dir = cfg.path.join(name);
-    let lock = match lock_dir(&dir) {
-        Ok(lock) => lock,
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-            dir = cfg.path.join(format!("{name}.{}", std::process::id()));
-            lock_dir(&dir).map_err(|e| fail(&dir, e))?
+    // `<name>`, else `<name>.<pid>`, `<name>.<pid>.1`, ... for more clients of one process.
+    let pid = std::process::id();
+    let candidates = std::iter::once(name.to_owned())
+        .chain(std::iter::once(format!("{name}.{pid}")))
+        .chain((1..64).map(|i| format!("{name}.{pid}.{i}")));
+    let mut found = None;
+    for candidate in candidates {
+        let dir = cfg.path.join(candidate);
+        match lock_dir(&dir) {
+            Ok(lock) => {
+                found = Some((dir, lock));
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(fail(&dir, e)),
         }
-        Err(e) => return Err(fail(&dir, e)),
+    }
+    let Some((dir, lock)) = found else {
+        return Err(crate::Error::Io(format!(
+            "spool {}: every folder for `{name}` is in use",
+            cfg.path.display()
+        )));
     };
     let mut spool = Spool::open(&dir, settings).map_err(|e| fail(&dir, e))?;
     spool._lock = Some(lock);
