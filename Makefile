@@ -7,7 +7,7 @@ export CARGO_TARGET_DIR := $(CURDIR)/target
 LIBDIR := $(CARGO_TARGET_DIR)/release
 STAGE := $(CARGO_TARGET_DIR)/stage
 
-.PHONY: all lib deps header check stage test test-rust test-c test-python test-perl test-conformance test-fuzz demo bench fuzz install clean
+.PHONY: all lib deps header check stage test test-rust test-c test-sidecar test-python test-perl test-conformance test-fuzz demo bench fuzz install clean
 
 all: lib
 
@@ -37,7 +37,7 @@ install: lib
 stage:
 	$(MAKE) --no-print-directory install PREFIX=$(STAGE) >/dev/null
 
-test: deps check test-rust lib stage test-c test-python test-perl test-conformance test-fuzz
+test: deps check test-rust lib stage test-c test-sidecar test-python test-perl test-conformance test-fuzz
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -45,6 +45,11 @@ test-rust:
 
 test-c: lib stage
 	LIBDIR=$(LIBDIR) PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig REQUIRE_PKG_CONFIG=1 tests/c/run.sh
+
+# The agent, as real processes on 127.0.0.1: C app -> agent -> JSONL, agent -> aggregator,
+# earlier clients' bodies, every error answer, SIGHUP under load, SIGTERM.
+test-sidecar: lib
+	tests/sidecar/run.sh
 
 # The Python wheel: built with maturin, installed into a fresh venv (target/py-venv), pytest.
 test-python:
@@ -60,10 +65,12 @@ test-conformance: lib
 
 demo: deps stage
 	@scripts/demo.sh $(STAGE)
+	@scripts/demo-sidecar.sh $(STAGE)
 
 bench: deps lib
 	bench/run_instructions.sh
 	bench/run_c.sh
+	bench/run_sidecar.sh
 	python/bench/run.sh
 	perl/bench/run.sh
 	scripts/assemble-benchmarks.sh
