@@ -1,0 +1,25 @@
+test_that("children of parallel::mclapply() get their own engine threads and files", {
+  skip_on_os("windows")
+  skip_if_not_installed("parallel")
+  skip_if_not_installed("jsonlite")
+  dir <- tempfile("events-")
+  client <- fs_client(dir)
+  monitoring_emit(client, list(event = list(kind = "log", message = "parent before")))
+  pids <- parallel::mclapply(1:2, function(i) {
+    with_job(client, paste0("child-", i), job_metric(current_job(), "i", i))
+    # A forked child ends without R's exit code: flush before returning.
+    monitoring_flush(client, timeout = 10)
+    Sys.getpid()
+  }, mc.cores = 2L)
+  pids <- unlist(pids)
+  expect_equal(length(unique(pids)), 2L)
+  expect_false(Sys.getpid() %in% pids)
+  monitoring_emit(client, list(event = list(kind = "log", message = "parent after")))
+  events <- finish_and_read(client, dir)
+  expect_equal(sum(kinds(events) == "log"), 2L)
+  names <- vapply(Filter(function(e) e$event$kind == "finished", events), function(e) e$event$metadata$job_name, "")
+  expect_setequal(names, c("child-1", "child-2"))
+  instances <- unique(vapply(events, function(e) e$app$instance_id, ""))
+  expect_equal(instances, "host-a:4242")
+  expect_gte(length(list.files(dir, pattern = "\\.jsonl$")), 3L) # one file per process
+})
