@@ -227,7 +227,10 @@ with_job <- function(client, name, expr, entity_type = NULL, parent_id, business
     expr,
     # Calling handlers run where the condition is signalled, before anything unwinds: the
     # condition then continues on its way untouched.
-    error = function(e) finish_open_job(job, "failed", conditionMessage(e), warn = FALSE),
+    error = function(e) {
+      message <- tryCatch(conditionMessage(e), error = function(x) "error (its message could not be read)")
+      finish_open_job(job, "failed", message, warn = FALSE)
+    },
     interrupt = function(i) finish_open_job(job, "canceled", "interrupted", warn = FALSE)
   ))
   completed <- TRUE
