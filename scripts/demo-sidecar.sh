@@ -63,21 +63,7 @@ trap - EXIT
 
 echo
 echo "== events the agent wrote to $run/agent/monitoring-events/:"
-python3 - "$run/agent/monitoring-events" <<'PY'
-import glob, json, sys
-files = sorted(glob.glob(sys.argv[1] + "/*.jsonl"))
-events = [json.loads(line) for f in files for line in open(f)]
-for e in events:
-    ev, ent = e["event"], e["entity"]
-    extra = ""
-    if ev["progress"] is not None: extra += f" progress={ev['progress']}"
-    if ev["message"]: extra += f" message={ev['message']!r}"
-    if ev["metrics"]: extra += " metrics=" + json.dumps(ev["metrics"])
-    print(f"{ev['at']}  {ev['kind']:<9} {str(ev['status']):<10} {ent['type']}:{ent['id'][:13]}…{extra}")
-print(f"\n{len(events)} events in {len(files)} file(s), sent by job_demo through the agent. The last one in full:")
-if events:
-    print(json.dumps(events[-1], indent=2))
-PY
+python3 scripts/show-events.py "$run/agent/monitoring-events" ", sent by job_demo through the agent"
 if [ -z "$(ls -A "$run/app")" ]; then
   echo "(job_demo's own directory $run/app is empty: in sidecar mode the app writes no files)"
 fi

@@ -18,20 +18,7 @@ echo "== running it in $run (no configuration: the embedded default)"
 
 echo
 echo "== events written to $run/monitoring-events/:"
-python3 - "$run/monitoring-events" <<'PY'
-import glob, json, sys
-files = sorted(glob.glob(sys.argv[1] + "/*.jsonl"))
-events = [json.loads(line) for f in files for line in open(f)]
-for e in events:
-    ev, ent = e["event"], e["entity"]
-    extra = ""
-    if ev["progress"] is not None: extra += f" progress={ev['progress']}"
-    if ev["message"]: extra += f" message={ev['message']!r}"
-    if ev["metrics"]: extra += " metrics=" + json.dumps(ev["metrics"])
-    print(f"{ev['at']}  {ev['kind']:<9} {str(ev['status']):<10} {ent['type']}:{ent['id'][:13]}…{extra}")
-print(f"\n{len(events)} events in {len(files)} file(s). The last one in full:")
-print(json.dumps(events[-1], indent=2))
-PY
+python3 scripts/show-events.py "$run/monitoring-events"
 
 echo
 echo "== Python: the same failing job from python/examples/job_fails.py (wheel installed into target/py-venv)"
