@@ -233,17 +233,44 @@ impl Collector for CoreCollector {
             }
         }
         type Pick = fn(&crate::state::BackendTotals) -> u64;
-        let per_backend: [(&str, &str, Pick); 4] = [
+        let per_backend: [(&str, &str, Pick); 8] = [
             ("backend_delivered", "Events delivered, per backend", |b| b.delivered),
-            ("backend_failed", "Events dead-lettered, per backend", |b| b.failed),
-            ("backend_dropped", "Events dropped, per backend", |b| b.dropped),
+            (
+                "backend_failed",
+                "Events a backend gave up on (dead letter, or lost if it was not writable)",
+                |b| b.failed,
+            ),
+            ("backend_dropped", "Events dropped, per backend (queue full, spool full)", |b| b.dropped),
             ("backend_retried", "Event deliveries retried, per backend", |b| b.retried),
+            ("backend_spooled", "Events written to the backend's spool", |b| b.spooled),
+            ("backend_dead_lettered", "Events written to the backend's dead-letter file", |b| {
+                b.dead_lettered
+            }),
+            (
+                "backend_spool_lost",
+                "Spooled events lost to damage (corrupt or missing records), skipped",
+                |b| b.spool_lost,
+            ),
+            ("backend_spool_torn", "Unfinished spool writes cut off when the spool was opened", |b| {
+                b.spool_torn
+            }),
         ];
         for (name, help, pick) in per_backend {
             let mut m = e.encode_descriptor(name, help, None, MetricType::Counter)?;
             for (backend, b) in &t.backends {
                 m.encode_family(&[("backend", backend.as_str())])?
                     .encode_counter::<NoLabelSet, _, u64>(&pick(b), None)?;
+            }
+        }
+        type Current = fn(&monitoring_core::BackendSnapshot) -> u64;
+        let spool_now: [(&str, &str, Current); 2] = [
+            ("backend_spool_pending", "Events waiting in the backend's spool", |b| b.spool_pending),
+            ("backend_spool_bytes", "Bytes of the backend's spool on disk", |b| b.spool_bytes),
+        ];
+        for (name, help, pick) in spool_now {
+            let mut m = e.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for (backend, b) in &current.backends {
+                m.encode_family(&[("backend", backend.as_str())])?.encode_gauge(&(pick(b) as i64))?;
             }
         }
         Ok(())

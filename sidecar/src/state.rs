@@ -209,6 +209,11 @@ pub struct BackendTotals {
     pub failed: u64,
     pub dropped: u64,
     pub retried: u64,
+    pub spooled: u64,
+    pub dead_lettered: u64,
+    /// Spooled events lost to damage, and torn writes cut off at start (exact counts).
+    pub spool_lost: u64,
+    pub spool_torn: u64,
 }
 
 impl Totals {
@@ -226,6 +231,10 @@ impl Totals {
             t.failed += b.failed;
             t.dropped += b.dropped;
             t.retried += b.retried;
+            t.spooled += b.spooled;
+            t.dead_lettered += b.dead_lettered;
+            t.spool_lost += b.spool_lost;
+            t.spool_torn += b.spool_torn;
         }
     }
 }

@@ -513,14 +513,8 @@ int main(int argc, char **argv) {
       {"webhook 503 then 200: retried, everything arrives", t_webhook_retry_after_503, 0},
       {"webhook 400: events go to the dead-letter file", t_webhook_400_dead_letter, 0},
       {"backend down: flush OK once spooled, next client replays", t_backend_down_spools_then_replays, 0},
-  };
-  /* Needs a worker that is stuck inside a hung backend call to hand its batch to the spool at
-   * the shutdown deadline (issue 4, "a hung backend"); joins the default run when that lands. */
-  static const test_case spool_tests[] = {
       {"shutdown deadline: pending events spooled, next client replays", t_shutdown_deadline_spools_pending, 0},
   };
   int failed = run_tests(tests, sizeof tests / sizeof tests[0], argc, argv);
-  if (getenv("CTEST_SPOOL"))
-    failed |= run_tests(spool_tests, sizeof spool_tests / sizeof spool_tests[0], argc, argv);
   return failed ? 1 : 0;
 }

@@ -651,9 +651,15 @@ def main():
     ARGS.bin = os.path.abspath(ARGS.bin)
     ARGS.c_app = os.path.abspath(ARGS.c_app)
     WORK = tempfile.mkdtemp(prefix="mon-sidecar-tests.")
+    return run_suite(TESTS, ARGS, WORK)
+
+
+def run_suite(tests, args, work):
+    """Runs `tests` (those whose name contains args.only), prints one line each and the
+    summary; removes `work` unless something failed or args.keep. Returns the exit status."""
     passed = failed = 0
-    for fn in TESTS:
-        if ARGS.only and ARGS.only not in fn.__name__:
+    for fn in tests:
+        if args.only and args.only not in fn.__name__:
             continue
         t0 = time.time()
         try:
@@ -665,10 +671,10 @@ def main():
             print("not ok - %s: %s" % (fn.__name__, e), flush=True)
             for line in traceback.format_exc().splitlines():
                 print("#   " + line)
-    if ARGS.keep or failed:
-        print("# work directory kept: %s" % WORK)
+    if args.keep or failed:
+        print("# work directory kept: %s" % work)
     else:
-        shutil.rmtree(WORK, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 

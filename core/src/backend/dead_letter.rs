@@ -48,7 +48,15 @@ impl DeadLetter {
             self.file = Some(OpenOptions::new().create(true).append(true).open(&self.path)?);
         }
         match self.file.as_mut() {
-            Some(f) => f.write_all(&out),
+            Some(f) => {
+                // On a full disk, leave no half line behind for the next write to follow.
+                let before = f.metadata().map(|m| m.len());
+                let written = f.write_all(&out);
+                if let (Err(_), Ok(len)) = (&written, before) {
+                    let _ = f.set_len(len);
+                }
+                written
+            }
             None => Ok(()),
         }
     }

@@ -8,11 +8,11 @@ mod breaker;
 mod worker;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::*};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, SendTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendError};
 
 pub use breaker::BreakerState;
 
@@ -20,7 +20,8 @@ use crate::backend::{self, Batch};
 use crate::config::{BackendConfig, Config, OnFull};
 use crate::error::{Error, Result};
 use crate::event::Enrichment;
-use crate::stats::{BackendCounters, Counters, StatsSnapshot};
+use crate::spool::{AppendError, Spool};
+use crate::stats::{add, BackendCounters, Counters, StatsSnapshot};
 
 /// A validated event on its way to the batcher: its text and the parse that borrows from it.
 pub(crate) struct Envelope {
@@ -80,6 +81,38 @@ pub(crate) struct BackendSlot {
     pub sent: AtomicU64,
     pub done: AtomicU64,
     pub tx: Mutex<Option<Sender<Work>>>,
+    /// The backend's spool (`None` without one, and once closed). Only its worker uses it,
+    /// except `stop` at the deadline (see `Runtime::rescue`), so the lock is never contended
+    /// on the delivery path.
+    pub spool: Mutex<Option<Spool>>,
+    /// The work the worker is handling. Whoever takes it out (the worker once the backend call
+    /// returns, or `stop` rescuing a stuck worker) counts it: exactly once.
+    pub in_flight: Mutex<Option<Work>>,
+    /// Set when `stop` took `in_flight`: the worker then neither counts nor writes it again.
+    pub rescued: AtomicBool,
+}
+
+/// Copies a spool's state to the counters `stats` reads.
+pub(crate) fn publish_spool(spool: &Spool, c: &BackendCounters) {
+    c.spool_pending.store(spool.pending(), Relaxed);
+    c.spool_bytes.store(spool.bytes(), Relaxed);
+    c.spool_lost.store(spool.damage.records_lost, Relaxed);
+    c.spool_torn.store(spool.damage.torn_tails, Relaxed);
+}
+
+/// Locks `m`, waiting for it no later than `deadline` (a poisoned lock is still usable here:
+/// the spool's state is consistent between calls).
+fn lock_by<T>(m: &Mutex<T>, deadline: Instant) -> Option<MutexGuard<'_, T>> {
+    loop {
+        match m.try_lock() {
+            Ok(g) => return Some(g),
+            Err(TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1))
+            }
+            Err(TryLockError::WouldBlock) => return None,
+        }
+    }
 }
 
 impl Shared {
@@ -173,6 +206,8 @@ pub(crate) struct Runtime {
     on_full: OnFull,
     pub shared: Arc<Shared>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// A second handle on each worker's queue, for `rescue`.
+    work_queues: Vec<Receiver<Work>>,
 }
 
 impl Runtime {
@@ -204,12 +239,20 @@ impl Runtime {
         for c in configs {
             let (wtx, wrx) = bounded::<Work>(per_backend);
             receivers.push(wrx);
+            let spool = if cfg.spool.enabled {
+                Some(crate::spool::open_for_backend(&cfg.spool, &c.name)?)
+            } else {
+                None
+            };
             backends.push(BackendSlot {
                 config: c,
                 counters: BackendCounters::default(),
                 sent: AtomicU64::new(0),
                 done: AtomicU64::new(0),
                 tx: Mutex::new(Some(wtx)),
+                spool: Mutex::new(spool),
+                in_flight: Mutex::new(None),
+                rescued: AtomicBool::new(false),
             });
         }
         let shared = Arc::new(Shared {
@@ -236,21 +279,14 @@ impl Runtime {
                 })
                 .map_err(|e| Error::Internal(format!("cannot start thread: {e}")))
         };
-        let mut spools = Vec::with_capacity(built.len());
-        for slot in &shared.backends {
-            spools.push(if cfg.spool.enabled {
-                Some(crate::spool::open_for_backend(&cfg.spool, &slot.config.name)?)
-            } else {
-                None
-            });
-        }
-        for (i, ((backend, wrx), spool)) in built.into_iter().zip(receivers).zip(spools).enumerate() {
-            let w = worker::Worker::new(i, backend, spool, cfg, shared.clone(), order.clone());
+        let work_queues = receivers.clone();
+        for (i, (backend, wrx)) in built.into_iter().zip(receivers).enumerate() {
+            let w = worker::Worker::new(i, backend, cfg, shared.clone(), order.clone());
             threads.push(spawn(format!("mon-deliver-{i}"), Box::new(move || w.run(wrx)))?);
         }
         let b = batcher::Batcher::new(cfg, enrich, shared.clone(), order);
         threads.push(spawn("mon-batcher".into(), Box::new(move || b.run(rx)))?);
-        Ok(Runtime { tx, on_full: cfg.queue.on_full, shared, threads: Mutex::new(threads) })
+        Ok(Runtime { tx, on_full: cfg.queue.on_full, shared, threads: Mutex::new(threads), work_queues })
     }
 
     /// Queues one validated event. Never blocks under `on_full: drop`.
@@ -300,10 +336,12 @@ impl Runtime {
     }
 
     /// Flushes, then stops the threads; what a worker still holds when the deadline passes is
-    /// given up on (dead-lettered). Returns `Timeout` if the threads did not all stop in time.
+    /// spooled (by the worker, or by `rescue` when the worker is stuck in a backend call), or
+    /// dead-lettered without a spool. Returns `Timeout` if the threads did not all stop in time.
     pub fn stop(&self, deadline: Instant) -> Result<()> {
         // Keep part of the budget for the workers to give up what they hold (a local write),
-        // so that a backend that never answers costs the flush, not the events.
+        // so that a backend that never answers costs the flush, not the events: the first half
+        // of the reserve for workers to stop by themselves, the second for `rescue`.
         let budget = deadline.saturating_duration_since(Instant::now());
         let reserve = (budget / 5).min(Duration::from_millis(250));
         let flushed = self.flush(deadline - reserve);
@@ -311,7 +349,12 @@ impl Runtime {
         self.shared.notify();
         let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(10));
         let _ = self.tx.send_timeout(Msg::Stop, left);
-        let stopped = self.shared.wait_until(deadline, || self.shared.alive.load(Acquire) == 0);
+        let by_themselves = deadline - reserve / 2;
+        let mut stopped = self.shared.wait_until(by_themselves, || self.shared.alive.load(Acquire) == 0);
+        if !stopped {
+            self.rescue(deadline);
+            stopped = self.shared.alive.load(Acquire) == 0;
+        }
         if let Ok(mut threads) = self.threads.lock() {
             if stopped {
                 for t in threads.drain(..) {
@@ -327,6 +370,75 @@ impl Runtime {
             (Err(Error::Shutdown), true) => Ok(()),
             _ => Err(Error::Timeout),
         }
+    }
+
+    /// At the deadline, workers still running are stuck inside a backend call (a backend that
+    /// accepts and never answers: the call ends only at its own timeout, maybe after the
+    /// process has exited). The batch such a worker holds, and those waiting in its queue, are
+    /// written to its spool here and counted as spooled, so the next process with this
+    /// configuration delivers them. The spool is then closed, which releases its lock for that
+    /// next process even if it is a new client in this one.
+    fn rescue(&self, deadline: Instant) {
+        // The batcher hands its last batches over as it stops; wait for it (briefly) so none
+        // arrives in a queue after it was drained here.
+        let batcher_done =
+            || self.shared.backends.iter().all(|b| b.tx.lock().map_or(true, |tx| tx.is_none()));
+        self.shared.wait_until(deadline, batcher_done);
+        for (slot, queue) in self.shared.backends.iter().zip(&self.work_queues) {
+            let Some(mut guard) = lock_by(&slot.spool, deadline) else {
+                eprintln!("monitoring: backend `{}`: spool busy at the shutdown deadline", slot.config.name);
+                continue;
+            };
+            let Some(spool) = guard.as_mut() else { continue };
+            let mut works: Vec<Work> = Vec::new();
+            if let Ok(mut held) = slot.in_flight.lock() {
+                if let Some(w) = held.take() {
+                    slot.rescued.store(true, Release);
+                    works.push(w);
+                }
+            }
+            works.extend(queue.try_iter());
+            let mut rescued = 0;
+            for work in works {
+                let outcome = match spool.append(&work.batch) {
+                    Ok(dropped_oldest) => {
+                        add(&slot.counters.spooled, work.batch.len());
+                        add(&slot.counters.dropped, dropped_oldest as usize);
+                        add(&self.shared.counters.dropped, dropped_oldest as usize);
+                        rescued += work.batch.len();
+                        Outcome::Spooled
+                    }
+                    Err(AppendError::Full) => {
+                        add(&slot.counters.dropped, work.batch.len());
+                        Outcome::Dropped
+                    }
+                    Err(AppendError::Io(e)) => {
+                        eprintln!(
+                            "monitoring: backend `{}`: {} events lost at shutdown, spool not writable: {e}",
+                            slot.config.name,
+                            work.batch.len()
+                        );
+                        add(&slot.counters.dropped, work.batch.len());
+                        Outcome::Dropped
+                    }
+                };
+                work.tracker.finish(outcome, &self.shared.counters);
+                self.shared.backends[work.account].done.fetch_add(1, AcqRel);
+            }
+            if let Err(e) = spool.sync() {
+                eprintln!("monitoring: backend `{}`: fsync of the spool failed: {e}", slot.config.name);
+            }
+            publish_spool(spool, &slot.counters);
+            if rescued > 0 {
+                eprintln!(
+                    "monitoring: backend `{}` did not answer by the shutdown deadline: {rescued} events spooled",
+                    slot.config.name
+                );
+            }
+            // Closing the spool releases its lock (the stuck worker finds it closed).
+            drop(guard.take());
+        }
+        self.shared.notify();
     }
 
     /// In a forked child whose runtime could not be restarted: the parent's threads do not

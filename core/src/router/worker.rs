@@ -3,9 +3,14 @@
 //! take now (breaker open, retries exhausted, client stopping) is spooled, and replayed in
 //! order once the backend answers again, one spooled batch after each new one so that neither
 //! starves. Only what retrying cannot fix (a 4xx) goes to the dead-letter file.
+//!
+//! The spool and the work in hand live in the backend's slot, behind mutexes that only this
+//! thread takes, except once: at the shutdown deadline `Runtime::stop` takes the work of a
+//! worker stuck inside a backend call (one that accepts and never answers) and spools it, so
+//! the next process delivers it. Whoever takes the work from `in_flight` counts it.
 
 use std::sync::atomic::Ordering::*;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -24,7 +29,8 @@ pub(crate) struct Worker {
     breaker: Breaker,
     retry: RetryConfig,
     dead_letter: DeadLetter,
-    spool: Option<Spool>,
+    /// Whether the backend has a spool (in its slot; `None` there once closed at shutdown).
+    has_spool: bool,
     batch_max: usize,
     delivery: Delivery,
     order: Vec<usize>,
@@ -32,6 +38,11 @@ pub(crate) struct Worker {
     warned: bool,
     /// Consecutive failed replays, for their backoff.
     replay_failures: u32,
+    /// Finished work not yet counted in `done` because what it spooled awaits its fsync: the
+    /// backends (`Work::account`) to count it for.
+    unsynced_done: Vec<usize>,
+    /// A spool write failed (full disk): warned once until one works again.
+    disk_warned: bool,
 }
 
 enum Held {
@@ -41,6 +52,9 @@ enum Held {
     HandedOver,
 }
 
+/// Under load, at most this many spooled batches wait for one fsync before a flush counts them.
+const SYNC_EVERY: usize = 8;
+
 /// How often an idle worker wakes to fsync its spool under `fsync: interval`.
 const IDLE_TICK: Duration = Duration::from_millis(200);
 
@@ -48,7 +62,6 @@ impl Worker {
     pub fn new(
         index: usize,
         backend: Box<dyn Backend>,
-        spool: Option<Spool>,
         cfg: &Config,
         shared: Arc<Shared>,
         order: Vec<usize>,
@@ -60,13 +73,15 @@ impl Worker {
             breaker: Breaker::new(&cfg.circuit_breaker),
             retry: cfg.retry.clone(),
             dead_letter: DeadLetter::new(cfg.spool.dead_letter_dir(), &name),
-            spool,
+            has_spool: cfg.spool.enabled,
             batch_max: cfg.queue.batch_max,
             delivery: cfg.delivery,
             order,
             shared,
             warned: false,
             replay_failures: 0,
+            unsynced_done: Vec::with_capacity(SYNC_EVERY),
+            disk_warned: false,
         };
         w.publish_spool();
         w
@@ -81,19 +96,32 @@ impl Worker {
             match msg {
                 Ok(work) => {
                     let account = work.account;
-                    let finished = match self.deliver(&work.batch) {
+                    let batch = work.batch.clone();
+                    *self.slot().in_flight.lock().unwrap_or_else(PoisonError::into_inner) = Some(work);
+                    let held = self.deliver(&batch);
+                    let taken = self.slot().in_flight.lock().unwrap_or_else(PoisonError::into_inner).take();
+                    // None: `stop` rescued the work while this thread was stuck in the backend
+                    // call, and counted it.
+                    let Some(work) = taken else { continue };
+                    let finished = match held {
                         Held::Done(outcome) => {
                             work.tracker.finish(outcome, &self.shared.counters);
                             true
                         }
                         Held::HandedOver => self.hand_over(work),
                     };
-                    // Spooled means durable once flush counts it done.
-                    if rx.is_empty() {
-                        self.sync_spool();
-                    }
                     if finished {
-                        self.shared.backends[account].done.fetch_add(1, AcqRel);
+                        self.unsynced_done.push(account);
+                    }
+                    // Spooled means durable once a flush counts it done (`durable_ack` answers
+                    // on that): a spooled batch is counted only after an fsync, one for several
+                    // batches while more are queued.
+                    let unsynced = self.with_spool(|s| s.unsynced()).unwrap_or(false);
+                    if !unsynced || rx.is_empty() || self.unsynced_done.len() >= SYNC_EVERY {
+                        self.sync_spool();
+                        for account in self.unsynced_done.drain(..) {
+                            self.shared.backends[account].done.fetch_add(1, AcqRel);
+                        }
                         self.shared.notify();
                     }
                 }
@@ -101,19 +129,35 @@ impl Worker {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             self.replay_one();
-            if let Some(spool) = self.spool.as_mut() {
-                let _ = spool.tick();
-            }
+            self.with_spool(|s| s.tick());
         }
         self.sync_spool();
+        for account in self.unsynced_done.drain(..) {
+            self.shared.backends[account].done.fetch_add(1, AcqRel);
+        }
+        self.shared.notify();
+        // Closing the spool releases its lock for the next client of this configuration.
+        self.slot().spool.lock().unwrap_or_else(PoisonError::into_inner).take();
         self.backend.close();
+    }
+
+    fn slot(&self) -> &super::BackendSlot {
+        &self.shared.backends[self.index]
+    }
+
+    /// Runs `f` on the spool; `None` without one (or once `stop` closed it).
+    fn with_spool<R>(&self, f: impl FnOnce(&mut Spool) -> R) -> Option<R> {
+        if !self.has_spool {
+            return None;
+        }
+        self.slot().spool.lock().unwrap_or_else(PoisonError::into_inner).as_mut().map(f)
     }
 
     /// How long to wait for new work: not at all while a replay can go now, until the
     /// breaker's probe while it is open, a tick while the spool has unsynced data.
     fn idle_wait(&self) -> Option<Duration> {
-        let spool = self.spool.as_ref()?;
-        if spool.is_empty() || self.shared.stopping() {
+        let empty = self.with_spool(|s| s.is_empty())?;
+        if empty || self.shared.stopping() {
             return Some(IDLE_TICK);
         }
         Some(self.breaker.open_for(Instant::now()).unwrap_or(Duration::ZERO).min(IDLE_TICK))
@@ -129,14 +173,14 @@ impl Worker {
         let mut pending = batch.clone();
         let mut attempt: u32 = 0;
         let mut worst = Outcome::Delivered;
-        if self.shared.stopping() && self.spool.is_some() {
+        if self.shared.stopping() && self.has_spool {
             // Past the flush deadline: persist, do not try a backend that may hang.
             return self.spool_batch(&pending, worst);
         }
         loop {
             if let Some(wait) = self.breaker.open_for(Instant::now()) {
                 self.breaker.publish(&counters.breaker);
-                if self.spool.is_some() {
+                if self.has_spool {
                     return self.spool_batch(&pending, worst);
                 }
                 if !self.shared.sleep(wait) {
@@ -211,7 +255,7 @@ impl Worker {
         self.breaker.publish(&self.shared.backends[self.index].counters.breaker);
         if !self.warned {
             self.warned = true;
-            let next = if self.spool.is_some() { "retrying, then spooling" } else { "retrying" };
+            let next = if self.has_spool { "retrying, then spooling" } else { "retrying" };
             eprintln!("monitoring: backend `{}` failing, {next}: {reason}", self.name());
         }
     }
@@ -222,7 +266,7 @@ impl Worker {
         if self.delivery == Delivery::Failover && !self.shared.stopping() && self.next_backend().is_some() {
             return Held::HandedOver;
         }
-        if self.spool.is_some() {
+        if self.has_spool {
             return self.spool_batch(pending, worst);
         }
         self.dead_letter_all(pending, reason);
@@ -232,8 +276,14 @@ impl Worker {
     fn spool_batch(&mut self, batch: &Batch, worst: Outcome) -> Held {
         let shared = self.shared.clone();
         let counters = &shared.backends[self.index].counters;
-        let Some(spool) = self.spool.as_mut() else { return Held::Done(Outcome::Failed) };
-        let result = spool.append(batch);
+        let Some(result) = self.with_spool(|s| s.append(batch)) else {
+            if self.slot().rescued.load(Acquire) {
+                // `stop` closed the spool after writing this worker's work to it.
+                return Held::Done(Outcome::Spooled);
+            }
+            self.dead_letter_all(batch, "the spool was closed at shutdown");
+            return Held::Done(worst.max(Outcome::Failed));
+        };
         let outcome = match result {
             Ok(dropped_oldest) => {
                 add(&counters.spooled, batch.len());
@@ -247,11 +297,29 @@ impl Worker {
             }
             Err(AppendError::Io(e)) => {
                 // A full or failing disk: the dead-letter file is the last resort, and if it
-                // cannot be written either the events are dropped, counted.
-                self.dead_letter_all(batch, &format!("spool write failed: {e}"));
-                Outcome::Failed
+                // cannot be written either (the same full disk) the events are dropped, counted.
+                let all: Vec<usize> = (0..batch.len()).collect();
+                let reason = format!("spool write failed: {e}");
+                let written = self.dead_letter.write(batch, &all, &reason);
+                if !self.disk_warned {
+                    self.disk_warned = true;
+                    let then = if written.is_ok() { "dead-lettering" } else { "dropping (counted)" };
+                    eprintln!("monitoring: backend `{}`: {reason}; {then} until it works again", self.name());
+                }
+                if written.is_ok() {
+                    add(&counters.failed, batch.len());
+                    add(&counters.dead_lettered, batch.len());
+                    Outcome::Failed
+                } else {
+                    add(&counters.dropped, batch.len());
+                    Outcome::Dropped
+                }
             }
         };
+        if outcome == Outcome::Spooled && self.disk_warned {
+            self.disk_warned = false;
+            eprintln!("monitoring: backend `{}`: spooling again", self.name());
+        }
         self.publish_spool();
         Held::Done(worst.max(outcome))
     }
@@ -262,14 +330,12 @@ impl Worker {
         if self.shared.stopping() || self.breaker.open_for(now).is_some() {
             return;
         }
-        let Some(spool) = self.spool.as_mut() else { return };
-        if spool.is_empty() {
-            return;
-        }
-        let unacked = match spool.read_batch(self.batch_max) {
-            Ok(Some(u)) => u,
-            Ok(None) => return self.publish_spool(),
-            Err(e) => {
+        let batch_max = self.batch_max;
+        let read = self.with_spool(|s| if s.is_empty() { Ok(None) } else { s.read_batch(batch_max) });
+        let unacked = match read {
+            None | Some(Ok(None)) => return self.publish_spool(),
+            Some(Ok(Some(u))) => u,
+            Some(Err(e)) => {
                 eprintln!("monitoring: backend `{}`: reading the spool: {e}", self.name());
                 return;
             }
@@ -301,9 +367,7 @@ impl Worker {
                 add(&shared.counters.delivered, delivered);
                 // The rest goes back to the end of the spool, so the read position can move on.
                 let again = unacked.batch.select(retry);
-                if let Some(spool) = self.spool.as_mut() {
-                    let _ = spool.append(&again);
-                }
+                self.with_spool(|s| s.append(&again));
                 true
             }
             Err(DeliveryError::Retryable(reason)) => {
@@ -315,10 +379,8 @@ impl Worker {
         };
         if acked {
             self.replay_failures = 0;
-            if let Some(spool) = self.spool.as_mut() {
-                if let Err(e) = spool.ack(unacked) {
-                    eprintln!("monitoring: backend `{}`: recording spool progress: {e}", self.name());
-                }
+            if let Some(Err(e)) = self.with_spool(|s| s.ack(unacked)) {
+                eprintln!("monitoring: backend `{}`: recording spool progress: {e}", self.name());
             }
         } else {
             self.replay_failures += 1;
@@ -330,20 +392,13 @@ impl Worker {
     }
 
     fn sync_spool(&mut self) {
-        if let Some(spool) = self.spool.as_mut() {
-            if let Err(e) = spool.sync() {
-                eprintln!("monitoring: backend `{}`: fsync of the spool failed: {e}", self.name());
-            }
+        if let Some(Err(e)) = self.with_spool(|s| s.sync()) {
+            eprintln!("monitoring: backend `{}`: fsync of the spool failed: {e}", self.name());
         }
     }
 
     fn publish_spool(&self) {
-        let Some(spool) = self.spool.as_ref() else { return };
-        let c = &self.shared.backends[self.index].counters;
-        c.spool_pending.store(spool.pending(), Relaxed);
-        c.spool_bytes.store(spool.bytes(), Relaxed);
-        c.spool_lost.store(spool.damage.records_lost, Relaxed);
-        c.spool_torn.store(spool.damage.torn_tails, Relaxed);
+        self.with_spool(|spool| super::publish_spool(spool, &self.slot().counters));
     }
 
     fn next_backend(&self) -> Option<usize> {
@@ -361,7 +416,7 @@ impl Worker {
             Some(Err(e)) => e.into_inner(),
             None => return true,
         };
-        let outcome = if self.spool.is_some() {
+        let outcome = if self.has_spool {
             match self.spool_batch(&work.batch, Outcome::Delivered) {
                 Held::Done(o) => o,
                 Held::HandedOver => Outcome::Failed,

@@ -147,9 +147,27 @@ pub(crate) fn open_for_backend(cfg: &SpoolConfig, name: &str) -> crate::Result<S
             cfg.path.display()
         )));
     };
+    let main = dir == cfg.path.join(name);
     let mut spool = Spool::open(&dir, settings).map_err(|e| fail(&dir, e))?;
     spool._lock = Some(lock);
+    if main {
+        // Only the holder of the main folder adopts, so that two processes never both copy
+        // one orphan (each would deliver it: duplicates).
+        spool.adopt_orphans(&cfg.path, name);
+    }
     Ok(spool)
+}
+
+/// Whether `folder` is `<name>.<pid>` or `<name>.<pid>.<n>`: a fallback folder of `name`.
+fn is_fallback_of(folder: &str, name: &str) -> bool {
+    let Some(rest) = folder.strip_prefix(name).and_then(|r| r.strip_prefix('.')) else { return false };
+    let mut parts = rest.split('.');
+    let numeric = |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    match (parts.next(), parts.next(), parts.next()) {
+        (pid, None, None) => numeric(pid),
+        (pid, n @ Some(_), None) => numeric(pid) && numeric(n),
+        _ => false,
+    }
 }
 
 fn lock_dir(dir: &Path) -> io::Result<File> {
@@ -278,9 +296,80 @@ impl Spool {
         fs::rename(tmp, self.dir.join(LEDGER))
     }
 
+    /// Adopts the fallback folders `<name>.<pid>[.<n>]` of processes that are gone (their lock
+    /// is free): their records are appended to this spool, in order, and the folder is deleted
+    /// once they are durable here. A process that spooled under a fallback folder (a forked
+    /// child, a second client) and died would otherwise leave its events there for good.
+    /// Damage found in an orphan is counted in this spool's `damage`. Failures leave the rest of
+    /// the orphan in place for a later start (what was already copied is acknowledged there, so
+    /// nothing is copied twice).
+    fn adopt_orphans(&mut self, root: &Path, name: &str) {
+        let Ok(entries) = fs::read_dir(root) else { return };
+        let mut orphans: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter(|e| e.file_name().to_str().is_some_and(|f| is_fallback_of(f, name)))
+            .map(|e| e.path())
+            .collect();
+        orphans.sort();
+        for dir in orphans {
+            let lock = match lock_dir(&dir) {
+                Ok(lock) => lock,
+                // Its process lives (or the folder is unreadable): not an orphan.
+                Err(_) => continue,
+            };
+            match self.adopt(&dir) {
+                Ok(0) => {}
+                Ok(n) => eprintln!(
+                    "monitoring: spool {}: adopted {n} events left by an earlier process in {}",
+                    self.dir.display(),
+                    dir.display()
+                ),
+                Err(e) => {
+                    eprintln!("monitoring: spool {}: adopting {}: {e}", self.dir.display(), dir.display());
+                    continue;
+                }
+            }
+            // Drained and durable here: the orphan goes (its lock with it).
+            let _ = fs::remove_dir_all(&dir);
+            drop(lock);
+        }
+    }
+
+    /// Copies every record of the spool in `dir` to this one; returns how many.
+    fn adopt(&mut self, dir: &Path) -> io::Result<u64> {
+        let settings = Settings { max_bytes: u64::MAX, sync: Sync::Never, ..self.settings.clone() };
+        let mut orphan = Spool::open(dir, settings)?;
+        let mut copied = 0;
+        let result = loop {
+            let unacked = match orphan.read_batch(16 * 1024) {
+                Ok(Some(u)) => u,
+                Ok(None) => break Ok(copied),
+                Err(e) => break Err(e),
+            };
+            match self.append(&unacked.batch) {
+                Ok(_) => {}
+                Err(AppendError::Full) => break Err(io::Error::other("this spool is full")),
+                Err(AppendError::Io(e)) => break Err(e),
+            }
+            copied += unacked.batch.len() as u64;
+            // Durable here before the orphan forgets it: a crash now duplicates, never loses.
+            self.sync()?;
+            orphan.ack(unacked)?;
+        };
+        self.damage.records_lost += orphan.damage.records_lost;
+        self.damage.torn_tails += orphan.damage.torn_tails;
+        result
+    }
+
     /// Records waiting to be read (exact unless damage is found later).
     pub fn pending(&self) -> u64 {
         self.next_seq.saturating_sub(self.read.expected)
+    }
+
+    /// Whether appends await their fsync.
+    pub fn unsynced(&self) -> bool {
+        self.unsynced
     }
 
     pub fn is_empty(&self) -> bool {

@@ -185,3 +185,82 @@ fn reject_refuses_when_full() {
     assert!(refused > 0);
     assert_eq!(drain(&mut s).len() + refused * 10, 1000);
 }
+
+fn spool_config(root: &Path) -> SpoolConfig {
+    SpoolConfig { path: root.to_owned(), ..SpoolConfig::default() }
+}
+
+#[test]
+fn fallback_folder_names_are_recognised_exactly() {
+    assert!(is_fallback_of("local.4242", "local"));
+    assert!(is_fallback_of("local.4242.3", "local"));
+    for other in ["local", "local.", "local.x", "local.42.", "local.1.2.3", "localx.1", "other.1", "local.-1"]
+    {
+        assert!(!is_fallback_of(other, "local"), "{other}");
+    }
+}
+
+#[test]
+fn a_dead_processs_fallback_spool_is_adopted_replayed_in_order_and_deleted() {
+    let root = tempfile::tempdir().unwrap();
+    // What a forked child (pid 99999, gone) and a second client of it left behind, and a
+    // torn tail in one of them: it is cut and counted, the rest is adopted.
+    let orphans = [("local.99999", 0usize), ("local.99999.1", 100)];
+    for (folder, from) in orphans {
+        let mut s = Spool::open(&root.path().join(folder), settings(1 << 30, 4096)).unwrap();
+        s.append(&batch(from, 60)).unwrap();
+        let _consumed = s.read_batch(10).map(|u| s.ack(u.unwrap())).unwrap();
+        s.append(&batch(from + 60, 40)).unwrap();
+    }
+    let torn = segments(&root.path().join("local.99999.1")).pop().unwrap();
+    let mut f = OpenOptions::new().append(true).open(&torn).unwrap();
+    f.write_all(&record::MAGIC[..2]).unwrap();
+    drop(f);
+    // Someone else's folder and a non-fallback name are left alone.
+    Spool::open(&root.path().join("other.99999"), settings(1 << 30, 4096))
+        .unwrap()
+        .append(&batch(900, 5))
+        .unwrap();
+    fs::create_dir_all(root.path().join("local.backup")).unwrap();
+
+    let mut main = open_for_backend(&spool_config(root.path()), "local").unwrap();
+    assert_eq!(main.pending(), 180, "90 + 90 unacknowledged events adopted");
+    assert_eq!(main.damage, Damage { records_lost: 0, torn_tails: 1 });
+    let got = drain(&mut main);
+    let want: Vec<usize> = (10..100).chain(110..200).collect();
+    assert_eq!(got, want, "each orphan's events, in order, exactly once");
+    for (folder, _) in orphans {
+        assert!(!root.path().join(folder).exists(), "{folder} deleted once adopted");
+    }
+    assert!(root.path().join("other.99999").exists());
+    assert!(root.path().join("local.backup").exists());
+    drop(main);
+    // Adopted means moved: a restart finds them neither in the orphans nor twice here.
+    let mut again = open_for_backend(&spool_config(root.path()), "local").unwrap();
+    assert_eq!(again.pending(), 0);
+    assert!(drain(&mut again).is_empty());
+}
+
+#[test]
+fn a_live_processs_fallback_spool_is_not_adopted() {
+    let root = tempfile::tempdir().unwrap();
+    let cfg = spool_config(root.path());
+    let first = open_for_backend(&cfg, "local").unwrap();
+    let mut second = open_for_backend(&cfg, "local").unwrap();
+    let fallback = format!("local.{}", std::process::id());
+    assert_eq!(second.dir, root.path().join(&fallback));
+    second.append(&batch(0, 7)).unwrap();
+    drop(first);
+    // The main folder is free again, the fallback still locked by its (live) owner.
+    let mut main = open_for_backend(&cfg, "local").unwrap();
+    assert_eq!(main.pending(), 0);
+    assert!(drain(&mut main).is_empty());
+    assert_eq!(second.pending(), 7);
+    assert_eq!(drain(&mut second), (0..7).collect::<Vec<_>>());
+    drop(second);
+    drop(main);
+    // Once its owner is gone, the next holder of the main folder adopts what is left (here:
+    // nothing pending, so the folder just goes).
+    let _main = open_for_backend(&cfg, "local").unwrap();
+    assert!(!root.path().join(&fallback).exists());
+}
