@@ -7,7 +7,7 @@ export CARGO_TARGET_DIR := $(CURDIR)/target
 LIBDIR := $(CARGO_TARGET_DIR)/release
 STAGE := $(CARGO_TARGET_DIR)/stage
 
-.PHONY: all lib deps header check stage test test-rust test-c test-sidecar test-python test-perl test-conformance test-fuzz demo bench fuzz install clean
+.PHONY: all lib deps header check stage test test-rust test-c test-sidecar test-python test-java test-r test-perl test-conformance test-fuzz demo bench fuzz install clean
 
 all: lib
 
@@ -37,7 +37,7 @@ install: lib
 stage:
 	$(MAKE) --no-print-directory install PREFIX=$(STAGE) >/dev/null
 
-test: deps check test-rust lib stage test-c test-sidecar test-python test-perl test-conformance test-fuzz
+test: deps check test-rust lib stage test-c test-sidecar test-python test-java test-r test-perl test-conformance test-fuzz
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -55,11 +55,21 @@ test-sidecar: lib
 test-python:
 	python/run-tests.sh
 
+# The Java package: the jar with its native library (mvn install), JUnit 5 under Surefire
+# (conformance, 16 threads, sidecar mode, a fresh Maven project using the installed jar).
+test-java: lib
+	java/run-tests.sh
+
+# The R package: roxygen docs current, R CMD check (no ERROR/WARNING), testthat (conformance, sidecar).
+test-r: lib
+	r/run-tests.sh
+
 # The Perl distribution (XS over the C ABI): Makefile.PL, make, prove.
 test-perl: lib
 	PERL_NO_CARGO=1 perl/run-tests.sh
 
-# The same scenarios through every language's driver (after test-python built the venv).
+# The same scenarios through the C, Python and Perl drivers (after test-python built the venv);
+# test-java and test-r replay them through Java and R inside their own suites.
 test-conformance: lib
 	CONFORMANCE_NO_BUILD=1 LIBDIR=$(LIBDIR) tests/conformance/run.sh c python perl
 
@@ -72,6 +82,8 @@ bench: deps lib
 	bench/run_c.sh
 	bench/run_sidecar.sh
 	python/bench/run.sh
+	java/run-bench.sh
+	r/bench/run.sh
 	perl/bench/run.sh
 	scripts/assemble-benchmarks.sh
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: builds the C example against the installed library (pkg-config), runs it with
 # no configuration at all (the embedded default: direct mode, JSONL under ./monitoring-events),
-# and shows the events it wrote.
+# and shows the events it wrote; then the same failing job from Python, Perl, Java and R.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stage=${1:?usage: demo.sh STAGE_PREFIX}
@@ -31,3 +31,14 @@ echo "== Perl: the same failing job from perl/examples/job_fails.pl (the XS dist
 PERL_NO_CARGO=1 perl/run-tests.sh --build-only >/dev/null
 rm -rf target/demo-perl && mkdir -p target/demo-perl
 (cd target/demo-perl && perl -Mblib="$OLDPWD/target/perl/Monitoring" "$OLDPWD/perl/examples/job_fails.pl")
+
+echo
+echo "== Java: the same failing job from java/examples/JobDemo.java (the jar carries its native library)"
+java/run-demo.sh
+
+echo
+echo "== R: the same failing job from r/inst/examples/job_fails.R (R CMD INSTALL into target/demo-r/lib)"
+rm -rf target/demo-r && mkdir -p target/demo-r/lib
+R CMD INSTALL --no-test-load -l target/demo-r/lib r >target/demo-r/install.log 2>&1 || {
+  tail -30 target/demo-r/install.log; exit 1; }
+(cd target/demo-r && R_LIBS="$PWD/lib" Rscript "$OLDPWD/r/inst/examples/job_fails.R" r-events)
