@@ -107,3 +107,22 @@ fn invalid_values_are_rejected() {
     assert_eq!(load("retry: {multiplier: 0.5}\n", &[]).unwrap_err().field(), Some("retry.multiplier"));
     assert_eq!(load("mode: sideways\n", &[]).unwrap_err().field(), Some("mode"));
 }
+
+#[test]
+fn backend_errors_name_the_key_as_written_counting_disabled_backends() {
+    // The webhook's URL is checked when the backend is built, after disabled backends are set
+    // aside; the error must still point at the entry the user wrote, not at its rank among the
+    // enabled ones.
+    let cfg = load(
+        "direct_backends:\n  - {type: filesystem, name: off, path: /tmp/x, enabled: false}\n  \
+         - {type: webhook, name: hook, url: 'ftp://example.com/'}\n",
+        &[],
+    )
+    .unwrap();
+    let e = crate::Client::from_config(cfg).err().expect("an ftp:// URL is refused");
+    assert_eq!(e.field(), Some("direct_backends[1].url"), "{e}");
+
+    let cfg = load("mode: sidecar\nsidecar: {url: 'ftp://example.com/'}\n", &[]).unwrap();
+    let e = crate::Client::from_config(cfg).err().expect("an ftp:// URL is refused");
+    assert_eq!(e.field(), Some("sidecar.url"), "{e}");
+}

@@ -17,7 +17,7 @@ use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendErro
 pub use breaker::BreakerState;
 
 use crate::backend::{self, Batch};
-use crate::config::{BackendConfig, Config, OnFull};
+use crate::config::{BackendConfig, Config, Mode, OnFull};
 use crate::error::{Error, Result};
 use crate::event::Enrichment;
 use crate::spool::{AppendError, Spool};
@@ -213,16 +213,28 @@ pub(crate) struct Runtime {
 impl Runtime {
     pub fn start(cfg: &Config, enrich: Enrichment) -> Result<Runtime> {
         let instance_tag = format!("{}-{}", std::process::id(), crate::event::now_micros() / 1000);
-        let configs: Vec<BackendConfig> =
-            cfg.effective_backends().into_iter().filter(|b| b.enabled).collect();
+        // Errors name the key as the user wrote it: the index counts disabled backends too.
+        let (keys, configs): (Vec<String>, Vec<BackendConfig>) = cfg
+            .effective_backends()
+            .into_iter()
+            .enumerate()
+            .filter(|(_, b)| b.enabled)
+            .map(|(i, b)| match cfg.mode {
+                Mode::Direct => (format!("direct_backends[{i}]"), b),
+                Mode::Sidecar => ("sidecar".to_string(), b),
+            })
+            .unzip();
         if configs.is_empty() {
             return Err(Error::config("direct_backends", "no enabled backend"));
         }
         let mut built = Vec::with_capacity(configs.len());
-        for (i, c) in configs.iter().enumerate() {
+        for (c, key) in configs.iter().zip(&keys) {
             let b = backend::build(c, &instance_tag).map_err(|e| match e {
                 Error::Config { path, message } => Error::Config {
-                    path: Some(format!("direct_backends[{i}].{}", path.unwrap_or_default())),
+                    path: Some(match path {
+                        Some(p) => format!("{key}.{p}"),
+                        None => key.clone(),
+                    }),
                     message,
                 },
                 other => other,
