@@ -181,8 +181,9 @@ fn lock_dir(dir: &Path) -> io::Result<File> {
 }
 
 const LEDGER: &str = "ledger";
-/// How much is read from a segment at a time.
-const CHUNK: usize = 1 << 20;
+/// How much is read from a segment at a time: a batch of ordinary events (a read_batch takes
+/// `batch_max` of them), not the largest record there can be (read only when one is that big).
+const CHUNK: usize = 256 << 10;
 
 fn segment_name(first_seq: u64) -> String {
     format!("seg-{first_seq:020}.log")
@@ -286,14 +287,26 @@ impl Spool {
         Some(Position { segment: it.next()??, offset: it.next()??, expected: it.next()?? })
     }
 
-    fn save_ledger(&self) -> io::Result<()> {
+    /// Writes the read position. A ledger older than the truth only repeats deliveries
+    /// (at-least-once), so it is fsynced only when `durable`: before segments are deleted, since
+    /// a ledger pointing into a deleted segment would count its delivered records as lost.
+    fn save_ledger(&self, durable: bool) -> io::Result<()> {
         let tmp = self.dir.join("ledger.tmp");
         let mut f = File::create(&tmp)?;
         writeln!(f, "{} {} {}", self.read.segment, self.read.offset, self.read.expected)?;
-        if self.settings.sync != Sync::Never {
+        if durable && self.settings.sync != Sync::Never {
             f.sync_data()?;
         }
         fs::rename(tmp, self.dir.join(LEDGER))
+    }
+
+    /// Saves the ledger after the read position moved, then deletes the segments it left.
+    fn advance(&mut self) -> io::Result<()> {
+        let deletes =
+            self.segments.len() > 1 && self.segments.front().is_some_and(|s| s.first_seq < self.read.segment);
+        self.save_ledger(deletes)?;
+        self.delete_finished();
+        Ok(())
     }
 
     /// Adopts the fallback folders `<name>.<pid>[.<n>]` of processes that are gone (their lock
@@ -455,7 +468,7 @@ impl Spool {
             let _ = fs::remove_file(self.dir.join(segment_name(old.first_seq)));
             if self.read.segment <= old.first_seq {
                 self.read = Position { segment: next_first, offset: 0, expected: next_first };
-                self.save_ledger().map_err(AppendError::Io)?;
+                self.save_ledger(true).map_err(AppendError::Io)?;
             }
         }
         if dropped > 0 {
@@ -501,7 +514,16 @@ impl Spool {
                 pos = Position { segment: next, offset: 0, expected: pos.expected };
                 continue;
             }
-            let data = self.read_chunk(pos.segment, pos.offset, seg_bytes)?;
+            let mut data = self.read_chunk(pos.segment, pos.offset, seg_bytes, CHUNK)?;
+            if let Read::Incomplete = record::read_record(&data) {
+                // A record larger than the chunk: read enough for the largest there can be.
+                data = self.read_chunk(
+                    pos.segment,
+                    pos.offset,
+                    seg_bytes,
+                    record::HEADER + record::MAX_PAYLOAD,
+                )?;
+            }
             let mut at = 0usize;
             while at < data.len() && batch.len() < max {
                 match record::read_record(&data[at..]) {
@@ -531,8 +553,7 @@ impl Spool {
         if pos.expected > self.read.expected && batch.is_empty() {
             // Only damage was found: consume it so it is never read again.
             self.read = pos;
-            self.save_ledger()?;
-            self.delete_finished();
+            self.advance()?;
         }
         Ok((!batch.is_empty()).then_some(Unacked { batch, next: pos }))
     }
@@ -549,11 +570,11 @@ impl Spool {
         }
     }
 
-    fn read_chunk(&self, segment: u64, offset: u64, len: u64) -> io::Result<Vec<u8>> {
+    /// Up to `max` bytes of the segment from `offset` (`len` is its size).
+    fn read_chunk(&self, segment: u64, offset: u64, len: u64, max: usize) -> io::Result<Vec<u8>> {
         let mut f = File::open(self.dir.join(segment_name(segment)))?;
         f.seek(SeekFrom::Start(offset))?;
-        // At least one whole record of the largest size fits in a chunk.
-        let want = (len - offset).min((CHUNK + record::HEADER + record::MAX_PAYLOAD) as u64) as usize;
+        let want = (len - offset).min(max as u64) as usize;
         let mut data = Vec::with_capacity(want);
         f.take(want as u64).read_to_end(&mut data)?;
         Ok(data)
@@ -563,8 +584,7 @@ impl Spool {
     pub fn ack(&mut self, done: Unacked) -> io::Result<()> {
         if done.next.expected > self.read.expected || done.next.segment != self.read.segment {
             self.read = done.next;
-            self.save_ledger()?;
-            self.delete_finished();
+            self.advance()?;
         }
         Ok(())
     }

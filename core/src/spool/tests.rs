@@ -264,3 +264,18 @@ fn a_live_processs_fallback_spool_is_not_adopted() {
     let _main = open_for_backend(&cfg, "local").unwrap();
     assert!(!root.path().join(&fallback).exists());
 }
+
+#[test]
+fn records_larger_than_a_read_chunk_are_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::open(dir.path(), settings(1 << 30, 8 << 20)).unwrap();
+    let big = "x".repeat(CHUNK + 1000);
+    let mut b = batch(0, 3);
+    b.push_with(Kind::Log, "k3", "job", |buf| {
+        buf.extend_from_slice(format!(r#"{{"i":3,"pad":"{big}"}}"#).as_bytes())
+    });
+    s.append(&b).unwrap();
+    s.append(&batch(4, 3)).unwrap();
+    assert_eq!(drain(&mut s), (0..7).collect::<Vec<_>>());
+    assert_eq!(s.damage, Damage::default());
+}
