@@ -312,15 +312,15 @@ impl State {
         let _one_at_a_time = self.reload_lock.lock().await;
         self.max_buffered.store(next.config.ingest.max_buffered_bytes(), Relaxed);
         let old = self.current.swap(Arc::new(next));
-        self.retire(old, 0, timeout).await
+        self.retire(old, 0, false, timeout).await
     }
 
     /// Shuts the current generation down (SIGTERM): the caller has stopped new requests.
     pub async fn shutdown(self: &Arc<Self>, timeout: Duration) -> monitoring_core::Result<()> {
         let _one_at_a_time = self.reload_lock.lock().await;
         let current = self.current.load_full();
-        // `current` is still held by the swap slot too.
-        self.retire(current, 1, timeout).await
+        // `current` is still held by the swap slot too, and `totals` still counts it from there.
+        self.retire(current, 1, true, timeout).await
     }
 
     /// `others`: references to `old` that are not requests.
@@ -328,16 +328,22 @@ impl State {
         self: &Arc<Self>,
         old: Arc<Generation>,
         others: usize,
+        still_current: bool,
         timeout: Duration,
     ) -> monitoring_core::Result<()> {
         let deadline = Instant::now() + timeout;
-        if let Ok(mut g) = self.retiring.lock() {
-            g.0.push(old.clone());
+        // `totals` counts a generation once: from the current slot, from the retiring list while
+        // it drains, then from the totals of the retired.
+        if !still_current {
+            if let Ok(mut g) = self.retiring.lock() {
+                g.0.push(old.clone());
+            }
         }
         // Requests that took `old` before the swap hold a reference each: let them queue their
         // events before the flush. One still reading a slow body at the deadline finds the old
         // client shut down and queues into the current one instead (see `handler`).
-        while Arc::strong_count(&old) > 2 + others && Instant::now() < deadline {
+        let not_requests = 1 + others + usize::from(!still_current); // `old`, `others`, the list
+        while Arc::strong_count(&old) > not_requests && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         // The flush waits on threads: keep it off the event loop.
@@ -346,9 +352,11 @@ impl State {
         let result = tokio::task::spawn_blocking(move || client.shutdown(left))
             .await
             .unwrap_or_else(|e| Err(monitoring_core::Error::Internal(format!("shutdown task: {e}"))));
-        if let Ok(mut g) = self.retiring.lock() {
-            g.0.retain(|x| !Arc::ptr_eq(x, &old));
-            g.1.add(&old.client.stats());
+        if !still_current {
+            if let Ok(mut g) = self.retiring.lock() {
+                g.0.retain(|x| !Arc::ptr_eq(x, &old));
+                g.1.add(&old.client.stats());
+            }
         }
         result
     }
