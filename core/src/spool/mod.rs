@@ -424,7 +424,7 @@ impl Spool {
             s.bytes += incoming;
         }
         self.next_seq += batch.len() as u64;
-        self.unsynced = true;
+        self.unsynced = self.settings.sync != Sync::Never;
         match self.settings.sync {
             Sync::Always => self.sync().map_err(AppendError::Io)?,
             Sync::Interval(d) if self.synced_at.elapsed() >= d => self.sync().map_err(AppendError::Io)?,
@@ -477,14 +477,15 @@ impl Spool {
         Ok(dropped)
     }
 
-    /// Fsyncs what was appended, if anything.
+    /// Fsyncs what was appended, if anything (`fsync: never`: nothing is, by the user's choice;
+    /// the data is written, so it survives the process, not the machine).
     pub fn sync(&mut self) -> io::Result<()> {
-        if self.unsynced {
+        if self.unsynced && self.settings.sync != Sync::Never {
             if let Some(w) = self.writer.as_ref() {
                 w.sync_data()?;
             }
-            self.unsynced = false;
         }
+        self.unsynced = false;
         self.synced_at = Instant::now();
         Ok(())
     }
