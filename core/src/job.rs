@@ -2,9 +2,10 @@
 //! event whose metrics the core measures itself (duration, CPU, peak memory), so that every
 //! language reports the same numbers the same way.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -24,12 +25,19 @@ pub struct JobOptions {
 
 /// A running job. Finish it with [`Job::finish`]; the bindings finish a dropped job for the
 /// user (as `error` or `canceled`, by their language's rules).
+///
+/// Every event of a job is written here as JSON text directly: the entity is escaped once at
+/// start, metadata values once when set, so an event costs one buffer and the usual `emit`
+/// (a `serde_json::Value` tree per event cost several microseconds).
 pub struct Job {
     client: Client,
     id: String,
-    entity: Value,
-    metadata: Map<String, Value>,
-    metrics: Map<String, Value>,
+    /// `{"business_key":...,"id":...,...}`, written once.
+    entity_json: Vec<u8>,
+    /// Metadata key -> value as JSON text; sorted by key, as a `serde_json::Map` was.
+    metadata: BTreeMap<String, String>,
+    /// Metrics reported so far, for the final event; sorted by name as before.
+    metrics: BTreeMap<String, f64>,
     started: Instant,
     usage_at_start: Usage,
 }
@@ -40,25 +48,30 @@ impl Job {
             return Err(Error::invalid("name", "a job needs a name"));
         }
         let id = new_uuid_v7(now_micros()).to_string();
-        let entity = json!({
-            "type": options.entity_type.as_deref().unwrap_or("job"),
-            "id": id,
-            "parent_id": options.parent_id,
-            "business_key": options.business_key,
-            "sub_key": options.sub_key,
-        });
-        let mut metadata = Map::new();
-        metadata.insert("job_name".into(), Value::String(name.to_owned()));
+        let mut entity_json = Vec::with_capacity(128);
+        entity_json.extend_from_slice(b"{\"business_key\":");
+        push_opt_str(&mut entity_json, options.business_key.as_deref());
+        entity_json.extend_from_slice(b",\"id\":");
+        push_str(&mut entity_json, &id);
+        entity_json.extend_from_slice(b",\"parent_id\":");
+        push_opt_str(&mut entity_json, options.parent_id.as_deref());
+        entity_json.extend_from_slice(b",\"sub_key\":");
+        push_opt_str(&mut entity_json, options.sub_key.as_deref());
+        entity_json.extend_from_slice(b",\"type\":");
+        push_str(&mut entity_json, options.entity_type.as_deref().unwrap_or("job"));
+        entity_json.push(b'}');
+        let mut metadata = BTreeMap::new();
+        metadata.insert("job_name".to_owned(), json_string(name));
         let job = Job {
             client,
             id,
-            entity,
+            entity_json,
             metadata,
-            metrics: Map::new(),
+            metrics: BTreeMap::new(),
             started: Instant::now(),
             usage_at_start: process_usage(),
         };
-        job.emit(Kind::Started, Status::Running, None, None, Map::new())?;
+        job.emit(Kind::Started, Status::Running, None, None, std::iter::empty())?;
         Ok(job)
     }
 
@@ -78,7 +91,7 @@ impl Job {
                 format!("progress must be within 0..100, got {percent}"),
             ));
         }
-        self.emit(Kind::Progress, Status::Running, Some(percent), message, Map::new())
+        self.emit(Kind::Progress, Status::Running, Some(percent), message, std::iter::empty())
     }
 
     /// Emits a `metric` event and remembers the value for the final event.
@@ -92,16 +105,14 @@ impl Job {
                 "metric value must be a finite number",
             ));
         }
-        let mut one = Map::new();
-        one.insert(name.to_owned(), json!(value));
-        self.emit(Kind::Metric, Status::Running, None, None, one)?;
-        self.metrics.insert(name.to_owned(), json!(value));
+        self.emit(Kind::Metric, Status::Running, None, None, std::iter::once((name, value)))?;
+        self.metrics.insert(name.to_owned(), value);
         Ok(())
     }
 
     /// Adds a metadata entry to every later event of the job (emits nothing).
     pub fn metadata(&mut self, key: &str, value: Value) {
-        self.metadata.insert(key.to_owned(), value);
+        self.metadata.insert(key.to_owned(), value.to_string());
     }
 
     /// Ends the job: `succeeded` emits `finished`, `failed` emits `error`, `canceled` emits
@@ -119,37 +130,81 @@ impl Job {
         let now = process_usage();
         let mut metrics = std::mem::take(&mut self.metrics);
         let round = |v: f64| (v * 1e6).round() / 1e6;
-        metrics.insert("duration_s".into(), json!(round(self.started.elapsed().as_secs_f64())));
-        metrics.insert("cpu_user_s".into(), json!(round((now.user_s - self.usage_at_start.user_s).max(0.0))));
-        metrics.insert(
-            "cpu_system_s".into(),
-            json!(round((now.system_s - self.usage_at_start.system_s).max(0.0))),
-        );
-        metrics.insert("mem_max_mb".into(), json!(round(now.max_rss_mb)));
-        self.emit(kind, status, None, message, metrics)
+        metrics.insert("duration_s".into(), round(self.started.elapsed().as_secs_f64()));
+        metrics.insert("cpu_user_s".into(), round((now.user_s - self.usage_at_start.user_s).max(0.0)));
+        metrics.insert("cpu_system_s".into(), round((now.system_s - self.usage_at_start.system_s).max(0.0)));
+        metrics.insert("mem_max_mb".into(), round(now.max_rss_mb));
+        self.emit(kind, status, None, message, metrics.iter().map(|(k, v)| (k.as_str(), *v)))
     }
 
-    fn emit(
+    /// Writes the event as JSON text (the same keys and values the earlier `json!` tree had)
+    /// and emits it.
+    fn emit<'m>(
         &self,
         kind: Kind,
         status: Status,
         progress: Option<f64>,
         message: Option<&str>,
-        metrics: Map<String, Value>,
+        metrics: impl Iterator<Item = (&'m str, f64)>,
     ) -> Result<()> {
-        let event = json!({
-            "entity": self.entity,
-            "event": {
-                "kind": kind.as_str(),
-                "status": status.as_str(),
-                "progress": progress,
-                "message": message,
-                "metrics": metrics,
-                "metadata": self.metadata,
+        let mut out = Vec::with_capacity(256 + self.entity_json.len() + message.map_or(0, str::len));
+        out.extend_from_slice(b"{\"entity\":");
+        out.extend_from_slice(&self.entity_json);
+        out.extend_from_slice(b",\"event\":{\"kind\":\"");
+        out.extend_from_slice(kind.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"message\":");
+        push_opt_str(&mut out, message);
+        out.extend_from_slice(b",\"metadata\":{");
+        for (i, (k, v)) in self.metadata.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
             }
-        });
-        self.client.emit(event.to_string().as_bytes())
+            push_str(&mut out, k);
+            out.push(b':');
+            out.extend_from_slice(v.as_bytes());
+        }
+        out.extend_from_slice(b"},\"metrics\":{");
+        for (i, (name, value)) in metrics.enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            push_str(&mut out, name);
+            out.push(b':');
+            push_number(&mut out, value);
+        }
+        out.extend_from_slice(b"},\"progress\":");
+        match progress {
+            Some(p) => push_number(&mut out, p),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"status\":\"");
+        out.extend_from_slice(status.as_str().as_bytes());
+        out.extend_from_slice(b"\"}}");
+        self.client.emit(&out)
     }
+}
+
+/// A JSON string (quoted, escaped by serde_json, as `json!` wrote it) appended to `out`.
+fn push_str(out: &mut Vec<u8>, s: &str) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, s);
+}
+
+fn json_string(s: &str) -> String {
+    Value::from(s).to_string()
+}
+
+fn push_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => push_str(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// A number as serde_json writes it (`null` if not finite, as `json!` did; metric values are
+/// checked and measured values are finite, so that does not happen).
+fn push_number(out: &mut Vec<u8>, v: f64) {
+    let _ = serde_json::to_writer(out, &v);
 }
 
 /// Parses a job's final status as the C ABI and the bindings pass it.

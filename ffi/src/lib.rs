@@ -44,12 +44,30 @@ pub enum monitoring_status {
 use monitoring_status::*;
 
 thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    /// This thread's last error, NUL-terminated. Kept as a buffer that a successful call
+    /// truncates in place: `emit` is called millions of times, and a new string per call (even
+    /// an empty one) was two allocations on its hot path.
+    static LAST_ERROR: RefCell<Vec<u8>> = RefCell::new(vec![0]);
 }
 
 fn set_last_error(message: &str) {
-    let text = CString::new(message.replace('\0', " ")).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = text);
+    LAST_ERROR.with(|e| {
+        let mut e = e.borrow_mut();
+        e.clear();
+        e.extend(message.bytes().map(|b| if b == 0 { b' ' } else { b }));
+        e.push(0);
+    });
+}
+
+/// After a successful call: "" unless it already is (no write, no allocation).
+fn clear_last_error() {
+    LAST_ERROR.with(|e| {
+        let mut e = e.borrow_mut();
+        if e.len() != 1 {
+            e.clear();
+            e.push(0);
+        }
+    });
 }
 
 fn status_of(e: &Error) -> monitoring_status {
@@ -68,7 +86,7 @@ fn status_of(e: &Error) -> monitoring_status {
 fn guard(f: impl FnOnce() -> Result<(), Error>) -> monitoring_status {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => {
-            set_last_error("");
+            clear_last_error();
             MONITORING_OK
         }
         Ok(Err(e)) => {
@@ -137,7 +155,7 @@ pub extern "C" fn monitoring_abi_version() -> u32 {
 /// next call into the library.
 #[no_mangle]
 pub extern "C" fn monitoring_last_error() -> *const c_char {
-    LAST_ERROR.with(|e| e.borrow().as_ptr())
+    LAST_ERROR.with(|e| e.borrow().as_ptr().cast())
 }
 
 /// Creates a client. `config`: NULL (environment and defaults), a path to a .yaml/.yml/.json
