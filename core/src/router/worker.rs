@@ -130,6 +130,9 @@ impl Worker {
             }
             self.replay_one();
             self.with_spool(|s| s.tick());
+            if self.with_spool(|s| s.adopt_due()).unwrap_or(0) > 0 {
+                self.publish_spool();
+            }
         }
         self.sync_spool();
         for account in self.unsynced_done.drain(..) {

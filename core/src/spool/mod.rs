@@ -102,6 +102,10 @@ pub(crate) struct Spool {
     pub dropped_oldest: u64,
     /// Held open for the spool's life: the `flock` that keeps other processes out.
     _lock: Option<File>,
+    /// The spool root and backend name whose folders (`<name>`, `<name>.<pid>[.<n>]`) this one
+    /// adopts when they are left behind; `None` for a bare spool.
+    family: Option<(PathBuf, String)>,
+    adopted_at: Instant,
 }
 
 /// Opens the spool of backend `name` under `cfg.path`. A spool belongs to one client at a time
@@ -147,16 +151,16 @@ pub(crate) fn open_for_backend(cfg: &SpoolConfig, name: &str) -> crate::Result<S
             cfg.path.display()
         )));
     };
-    let main = dir == cfg.path.join(name);
     let mut spool = Spool::open(&dir, settings).map_err(|e| fail(&dir, e))?;
     spool._lock = Some(lock);
-    if main {
-        // Only the holder of the main folder adopts, so that two processes never both copy
-        // one orphan (each would deliver it: duplicates).
-        spool.adopt_orphans(&cfg.path, name);
-    }
+    spool.family = Some((cfg.path.clone(), name.to_owned()));
+    spool.adopt_orphans();
     Ok(spool)
 }
+
+/// How often a running spool looks for folders of its family that were left behind (the main
+/// folder is freed, for instance, when the agent's previous configuration stops after a reload).
+const ADOPT_EVERY: Duration = Duration::from_secs(30);
 
 /// Whether `folder` is `<name>.<pid>` or `<name>.<pid>.<n>`: a fallback folder of `name`.
 fn is_fallback_of(folder: &str, name: &str) -> bool {
@@ -213,6 +217,8 @@ impl Spool {
             damage: Damage::default(),
             dropped_oldest: 0,
             _lock: None,
+            family: None,
+            adopted_at: Instant::now(),
         };
         let ledger = spool.load_ledger();
         for first in firsts {
@@ -309,22 +315,34 @@ impl Spool {
         Ok(())
     }
 
-    /// Adopts the fallback folders `<name>.<pid>[.<n>]` of processes that are gone (their lock
-    /// is free): their records are appended to this spool, in order, and the folder is deleted
-    /// once they are durable here. A process that spooled under a fallback folder (a forked
-    /// child, a second client) and died would otherwise leave its events there for good.
-    /// Damage found in an orphan is counted in this spool's `damage`. Failures leave the rest of
-    /// the orphan in place for a later start (what was already copied is acknowledged there, so
-    /// nothing is copied twice).
-    fn adopt_orphans(&mut self, root: &Path, name: &str) {
-        let Ok(entries) = fs::read_dir(root) else { return };
+    /// Every `ADOPT_EVERY`, adopts what [`Spool::adopt_orphans`] finds; returns how many events.
+    pub fn adopt_due(&mut self) -> u64 {
+        if self.family.is_none() || self.adopted_at.elapsed() < ADOPT_EVERY {
+            return 0;
+        }
+        self.adopt_orphans()
+    }
+
+    /// Adopts the folders of this spool's family whose owner is gone (their lock is free): the
+    /// fallback folders `<name>.<pid>[.<n>]` of processes that died (a forked child, a second
+    /// client), and `<name>` itself when this spool is a fallback. Their records are appended to
+    /// this spool, in order, and the folder is deleted once they are durable here; it is locked
+    /// all along, so no two spools copy one folder. Damage found in an orphan is counted in this
+    /// spool's `damage`. A failure leaves the rest of the orphan for later (what was copied is
+    /// acknowledged there, so nothing is copied twice). Returns how many events were adopted.
+    fn adopt_orphans(&mut self) -> u64 {
+        self.adopted_at = Instant::now();
+        let Some((root, name)) = self.family.clone() else { return 0 };
+        let Ok(entries) = fs::read_dir(&root) else { return 0 };
         let mut orphans: Vec<PathBuf> = entries
             .filter_map(|e| e.ok())
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .filter(|e| e.file_name().to_str().is_some_and(|f| is_fallback_of(f, name)))
+            .filter(|e| e.file_name().to_str().is_some_and(|f| f == name || is_fallback_of(f, &name)))
             .map(|e| e.path())
+            .filter(|dir| *dir != self.dir)
             .collect();
         orphans.sort();
+        let mut total = 0;
         for dir in orphans {
             let lock = match lock_dir(&dir) {
                 Ok(lock) => lock,
@@ -333,11 +351,14 @@ impl Spool {
             };
             match self.adopt(&dir) {
                 Ok(0) => {}
-                Ok(n) => eprintln!(
-                    "monitoring: spool {}: adopted {n} events left by an earlier process in {}",
-                    self.dir.display(),
-                    dir.display()
-                ),
+                Ok(n) => {
+                    total += n;
+                    eprintln!(
+                        "monitoring: spool {}: adopted {n} events left by an earlier process in {}",
+                        self.dir.display(),
+                        dir.display()
+                    )
+                }
                 Err(e) => {
                     eprintln!("monitoring: spool {}: adopting {}: {e}", self.dir.display(), dir.display());
                     continue;
@@ -347,6 +368,7 @@ impl Spool {
             let _ = fs::remove_dir_all(&dir);
             drop(lock);
         }
+        total
     }
 
     /// Copies every record of the spool in `dir` to this one; returns how many.

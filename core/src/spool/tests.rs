@@ -279,3 +279,23 @@ fn records_larger_than_a_read_chunk_are_read_whole() {
     assert_eq!(drain(&mut s), (0..7).collect::<Vec<_>>());
     assert_eq!(s.damage, Damage::default());
 }
+
+#[test]
+fn a_fallback_spool_adopts_the_main_folder_once_its_owner_is_gone() {
+    // The agent's reload: the new configuration's spool opens while the old one still holds
+    // `<name>/`, so it gets a fallback; the old one stops with events still spooled.
+    let root = tempfile::tempdir().unwrap();
+    let cfg = spool_config(root.path());
+    let mut old = open_for_backend(&cfg, "local").unwrap();
+    old.append(&batch(0, 30)).unwrap();
+    let mut new = open_for_backend(&cfg, "local").unwrap();
+    new.append(&batch(30, 5)).unwrap();
+    assert_eq!(new.adopt_due(), 0, "not due yet");
+    assert_eq!(new.adopt_orphans(), 0, "the old spool is still held");
+    drop(old);
+    assert_eq!(new.adopt_orphans(), 30);
+    assert!(!root.path().join("local").exists());
+    let mut got = drain(&mut new);
+    got.sort_unstable();
+    assert_eq!(got, (0..35).collect::<Vec<_>>());
+}
