@@ -58,14 +58,14 @@ impl Client {
         }
         let runtime = self.inner.runtime.load();
         let max = self.inner.config.limits.max_event_bytes;
-        let (parsed, v) = match event::validate_owned(event_json, max) {
+        let (event, at_micros) = match event::validate_queued(event_json, max) {
             Ok(ok) => ok,
             Err(e) => {
                 runtime.shared.counters.invalid.fetch_add(1, Relaxed);
                 return Err(e);
             }
         };
-        runtime.enqueue(Envelope { event: parsed, at_micros: v.at_micros, emitted_at: event::now_micros() })
+        runtime.enqueue(Envelope { event, at_micros, emitted_at: event::now_micros() })
     }
 
     /// Starts a job: emits `started` and returns the handle that reports its progress and end.

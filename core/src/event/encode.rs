@@ -3,7 +3,9 @@
 
 use std::borrow::Cow;
 
-use super::{format_micros, RawEvent, Str};
+use super::fast::{FastEvent, Field};
+use super::timestamp::write_micros;
+use super::{Kind, RawEvent, Status, Str};
 use crate::backend::Batch;
 
 /// What the core fills in when an event leaves it out, each already as JSON text (a quoted,
@@ -32,15 +34,116 @@ impl Enrichment {
     }
 }
 
-/// Appends the stored form of `raw` to `batch`. `emitted_at` (UTC microseconds) is used when the
+/// A string of an event as the encoder gets it.
+pub(crate) enum Text<'a> {
+    /// Bytes from the input that were a JSON string without escapes: copied as they are.
+    Plain(&'a [u8]),
+    /// A decoded string that may need escaping.
+    Decoded(&'a str),
+}
+
+impl<'a> Text<'a> {
+    fn of(s: &'a Str<'_>) -> Text<'a> {
+        match &s.0 {
+            Cow::Borrowed(text) => Text::Plain(text.as_bytes()),
+            Cow::Owned(text) => Text::Decoded(text),
+        }
+    }
+
+    /// As a `&str` (for the batch's routing fields).
+    fn as_str(&self) -> &'a str {
+        match self {
+            // Plain bytes are a slice of a validated `str` between two quotes.
+            Text::Plain(b) => std::str::from_utf8(b).unwrap_or_default(),
+            Text::Decoded(s) => s,
+        }
+    }
+}
+
+/// What the encoder reads from a validated event: the parse of the complete validation
+/// ([`RawEvent`]) or the offsets of the fast path ([`FastEvent`]).
+pub(crate) trait EventView {
+    fn text(&self, f: Field) -> Option<Text<'_>>;
+    fn kind(&self) -> Kind;
+    fn status(&self) -> Option<Status>;
+    fn progress(&self) -> Option<f64>;
+    /// `event.metadata` as JSON text.
+    fn metadata(&self) -> Option<&[u8]>;
+    fn for_each_metric(&self, f: impl FnMut(Text<'_>, f64));
+}
+
+impl EventView for RawEvent<'_> {
+    fn text(&self, f: Field) -> Option<Text<'_>> {
+        let app = self.app.as_ref();
+        let entity = self.entity.as_ref();
+        let s = match f {
+            Field::IdempotencyKey => self.idempotency_key.as_ref(),
+            Field::SiteId => self.site_id.as_ref(),
+            Field::AppName => app.and_then(|a| a.name.as_ref()),
+            Field::AppVersion => app.and_then(|a| a.version.as_ref()),
+            Field::AppInstanceId => app.and_then(|a| a.instance_id.as_ref()),
+            Field::AppAppId => app.and_then(|a| a.app_id.as_ref()),
+            Field::EntityType => entity.and_then(|e| e.entity_type.as_ref()),
+            Field::EntityId => entity.and_then(|e| e.id.as_ref()),
+            Field::ParentId => entity.and_then(|e| e.parent_id.as_ref()),
+            Field::BusinessKey => entity.and_then(|e| e.business_key.as_ref()),
+            Field::SubKey => entity.and_then(|e| e.sub_key.as_ref()),
+            Field::Message => self.event.message.as_ref(),
+            Field::Metadata => return self.event.metadata.map(|m| Text::Plain(m.get().as_bytes())),
+        };
+        s.map(Text::of)
+    }
+    fn kind(&self) -> Kind {
+        self.event.kind
+    }
+    fn status(&self) -> Option<Status> {
+        self.event.status
+    }
+    fn progress(&self) -> Option<f64> {
+        self.event.progress
+    }
+    fn metadata(&self) -> Option<&[u8]> {
+        self.event.metadata.map(|m| m.get().as_bytes())
+    }
+    fn for_each_metric(&self, mut f: impl FnMut(Text<'_>, f64)) {
+        for (name, value) in self.event.metrics.iter().flat_map(|m| m.0.iter()) {
+            f(Text::of(name), *value);
+        }
+    }
+}
+
+impl EventView for FastEvent {
+    fn text(&self, f: Field) -> Option<Text<'_>> {
+        self.field(f).map(Text::Plain)
+    }
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+    fn status(&self) -> Option<Status> {
+        self.status
+    }
+    fn progress(&self) -> Option<f64> {
+        self.progress
+    }
+    fn metadata(&self) -> Option<&[u8]> {
+        self.field(Field::Metadata)
+    }
+    fn for_each_metric(&self, mut f: impl FnMut(Text<'_>, f64)) {
+        for (name, value) in self.metrics() {
+            f(Text::Plain(name), value);
+        }
+    }
+}
+
+/// Appends the stored form of `ev` to `batch`. `emitted_at` (UTC microseconds) is used when the
 /// event has no `at`; it also seeds the UUIDv7 idempotency key when the event has none.
 ///
 /// Written directly rather than through a derived `Serialize`, because escaping dominated the
-/// router's cost: strings serde_json borrowed from the input have no escapes and are copied as
-/// they are, generated ones (key, time) are plain ASCII, and configured ones are escaped once.
-/// serde_json still formats numbers and escapes every other string.
+/// router's cost: strings that had no escapes in the input are copied as they are, generated
+/// ones (key, time) are plain ASCII, and configured ones are escaped once. serde_json still
+/// formats numbers and escapes every other string.
 pub(crate) fn encode_event(
-    raw: &RawEvent<'_>,
+    ev: &impl EventView,
     at_micros: Option<i64>,
     emitted_at: i64,
     enrich: &Enrichment,
@@ -48,110 +151,122 @@ pub(crate) fn encode_event(
 ) {
     let at = at_micros.unwrap_or(emitted_at);
     let mut at_buf = [0u8; 27];
-    let at_text = format_micros(at, &mut at_buf);
+    write_micros(at, &mut at_buf);
 
     let mut key_buf = uuid::Uuid::encode_buffer();
-    let generated_key;
-    let key: &str = match &raw.idempotency_key {
+    let given_key = ev.text(Field::IdempotencyKey);
+    let key: &str = match &given_key {
         Some(k) => k.as_str(),
-        None => {
-            generated_key = new_uuid_v7(emitted_at).hyphenated().encode_lower(&mut key_buf);
-            generated_key
-        }
+        None => new_uuid_v7(emitted_at).hyphenated().encode_lower(&mut key_buf),
     };
-    let app = raw.app.as_ref();
-    let entity = raw.entity.as_ref();
-    let entity_type = entity.and_then(|e| e.entity_type.as_ref()).map(|s| s.as_str()).unwrap_or("app");
-    let body = &raw.event;
-    batch.push_with(body.kind, key, entity_type, |out| {
+    let entity_type = ev.text(Field::EntityType);
+    let entity_type_str = entity_type.as_ref().map(|t| t.as_str()).unwrap_or("app");
+    let kind = ev.kind();
+    batch.push_with(kind, key, entity_type_str, |out| {
         out.extend_from_slice(b"{\"idempotency_key\":");
-        match &raw.idempotency_key {
+        match &given_key {
             Some(k) => put(out, k),
             None => put_plain(out, key),
         }
         out.extend_from_slice(b",\"site_id\":");
-        put_or(out, raw.site_id.as_ref(), &enrich.site_id_json);
+        put_or(out, ev.text(Field::SiteId), &enrich.site_id_json);
         out.extend_from_slice(b",\"app\":{\"name\":");
-        put_or(out, app.and_then(|a| a.name.as_ref()), &enrich.app_name_json);
+        put_or(out, ev.text(Field::AppName), &enrich.app_name_json);
         out.extend_from_slice(b",\"version\":");
-        put_or(out, app.and_then(|a| a.version.as_ref()), &enrich.app_version_json);
+        put_or(out, ev.text(Field::AppVersion), &enrich.app_version_json);
         out.extend_from_slice(b",\"instance_id\":");
-        let instance = app.and_then(|a| a.instance_id.as_ref());
-        put_or(out, instance, &enrich.instance_id_json);
-        if let Some(app_id) = app.and_then(|a| a.app_id.as_ref()) {
+        let instance = ev.text(Field::AppInstanceId);
+        put_or(out, instance.as_ref().map(Text::reborrow), &enrich.instance_id_json);
+        if let Some(app_id) = ev.text(Field::AppAppId) {
             out.extend_from_slice(b",\"app_id\":");
-            put(out, app_id);
+            put(out, &app_id);
         }
         out.extend_from_slice(b"},\"entity\":{\"type\":");
-        match entity.and_then(|e| e.entity_type.as_ref()) {
+        match &entity_type {
             Some(t) => put(out, t),
             None => out.extend_from_slice(b"\"app\""),
         }
         out.extend_from_slice(b",\"id\":");
-        match (entity.and_then(|e| e.id.as_ref()), instance) {
-            (Some(id), _) | (None, Some(id)) => put(out, id),
+        match (ev.text(Field::EntityId), &instance) {
+            (Some(id), _) => put(out, &id),
+            (None, Some(id)) => put(out, id),
             (None, None) => out.extend_from_slice(enrich.instance_id_json.as_bytes()),
         }
         out.extend_from_slice(b",\"parent_id\":");
-        put_opt(out, entity.and_then(|e| e.parent_id.as_ref()));
+        put_opt(out, ev.text(Field::ParentId));
         out.extend_from_slice(b",\"business_key\":");
-        put_opt(out, entity.and_then(|e| e.business_key.as_ref()));
+        put_opt(out, ev.text(Field::BusinessKey));
         out.extend_from_slice(b",\"sub_key\":");
-        put_opt(out, entity.and_then(|e| e.sub_key.as_ref()));
+        put_opt(out, ev.text(Field::SubKey));
         out.extend_from_slice(b"},\"event\":{\"kind\":\"");
-        out.extend_from_slice(body.kind.as_str().as_bytes());
-        out.extend_from_slice(b"\",\"at\":");
-        put_plain(out, at_text);
+        out.extend_from_slice(kind.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"at\":\"");
+        out.extend_from_slice(&at_buf);
+        out.push(b'"');
         out.extend_from_slice(b",\"status\":");
-        match body.status {
+        match ev.status() {
             Some(st) => put_plain(out, st.as_str()),
             None => out.extend_from_slice(b"null"),
         }
         out.extend_from_slice(b",\"progress\":");
-        match body.progress {
+        match ev.progress() {
             Some(p) => put_number(out, p),
             None => out.extend_from_slice(b"null"),
         }
         out.extend_from_slice(b",\"message\":");
-        put_opt(out, body.message.as_ref());
+        put_opt(out, ev.text(Field::Message));
         out.extend_from_slice(b",\"metrics\":{");
-        for (i, (name, value)) in body.metrics.iter().flat_map(|m| m.0.iter()).enumerate() {
-            if i > 0 {
+        let mut first = true;
+        ev.for_each_metric(|name, value| {
+            if !first {
                 out.push(b',');
             }
-            put(out, name);
+            first = false;
+            put(out, &name);
             out.push(b':');
-            put_number(out, *value);
-        }
+            put_number(out, value);
+        });
         out.extend_from_slice(b"},\"metadata\":");
-        match body.metadata {
-            Some(m) => out.extend_from_slice(m.get().as_bytes()),
+        match ev.metadata() {
+            Some(m) => out.extend_from_slice(m),
             None => out.extend_from_slice(b"{}"),
         }
         out.extend_from_slice(b"}}");
     });
 }
 
-/// A string from the input: as it was when serde_json could borrow it (no escapes in it,
-/// so nothing to escape), escaped otherwise.
-fn put(out: &mut Vec<u8>, s: &Str<'_>) {
-    match &s.0 {
-        Cow::Borrowed(text) => put_plain(out, text),
-        Cow::Owned(text) => escape_into(out, text),
+impl Text<'_> {
+    fn reborrow(&self) -> Text<'_> {
+        match self {
+            Text::Plain(b) => Text::Plain(b),
+            Text::Decoded(s) => Text::Decoded(s),
+        }
     }
 }
 
-fn put_opt(out: &mut Vec<u8>, s: Option<&Str<'_>>) {
+/// A string from the input: copied as it was when it had no escapes, escaped otherwise.
+fn put(out: &mut Vec<u8>, s: &Text<'_>) {
     match s {
-        Some(s) => put(out, s),
+        Text::Plain(bytes) => {
+            out.push(b'"');
+            out.extend_from_slice(bytes);
+            out.push(b'"');
+        }
+        Text::Decoded(text) => escape_into(out, text),
+    }
+}
+
+fn put_opt(out: &mut Vec<u8>, s: Option<Text<'_>>) {
+    match s {
+        Some(s) => put(out, &s),
         None => out.extend_from_slice(b"null"),
     }
 }
 
 /// The input's string, or else the configured value (already JSON: a string or `null`).
-fn put_or(out: &mut Vec<u8>, s: Option<&Str<'_>>, fallback_json: &str) {
+fn put_or(out: &mut Vec<u8>, s: Option<Text<'_>>, fallback_json: &str) {
     match s {
-        Some(s) => put(out, s),
+        Some(s) => put(out, &s),
         None => out.extend_from_slice(fallback_json.as_bytes()),
     }
 }

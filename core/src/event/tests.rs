@@ -143,3 +143,86 @@ fn escaped_and_configured_strings_are_written_correctly() {
     let keys: Vec<&str> = out.as_object().unwrap().keys().map(|k| k.as_str()).collect();
     assert_eq!(keys.len(), 5);
 }
+
+/// Encodes with a fixed random state, so that two encodings of one event are comparable.
+fn encoded(ev: &ParsedEvent, at_micros: Option<i64>) -> Vec<u8> {
+    let mut batch = Batch::default();
+    fastrand::seed(7);
+    ev.encode(at_micros, 1_795_334_400_000_001, &enrich(), &mut batch);
+    batch.jsonl().to_vec()
+}
+
+/// The fast path accepts exactly what the complete validation accepts (when it does not give
+/// up), and stores the same bytes.
+fn same_as_complete_path(bytes: &[u8]) -> bool {
+    let complete = validate_owned(bytes, 65536);
+    let Ok(text) = check_text(bytes, 65536) else { return false };
+    let Some((fast_ev, fast_at)) = fast::validate(text) else { return false };
+    let (parsed, v) = match complete {
+        Ok(ok) => ok,
+        Err(e) => panic!("the fast path accepted what the complete one rejects ({e}): {text}"),
+    };
+    assert_eq!(fast_at, v.at_micros, "{text}");
+    let fast = encoded(&ParsedEvent::Fast(fast_ev), fast_at);
+    let slow = encoded(&ParsedEvent::Parsed(parsed), v.at_micros);
+    assert_eq!(String::from_utf8_lossy(&fast), String::from_utf8_lossy(&slow), "{text}");
+    true
+}
+
+#[test]
+fn fast_path_agrees_with_the_complete_validation() {
+    let handled = [
+        r#"{"entity":{"type":"tool","id":"ETCH-07"},"event":{"kind":"metric","metrics":{"temp_c":21.5,"pressure_pa":101325.0},"metadata":{"lot":"LOT-42"}}}"#,
+        r#"{"event":{"kind":"log"}}"#,
+        r#" { "event" : { "kind" : "progress" , "progress" : 50 , "message" : "half" } } "#,
+        r#"{"idempotency_key":"k-1","site_id":"fab9","app":{"app_id":"legacy-7","name":"old","version":"2","instance_id":"h:1"},
+            "entity":{"type":"lot","id":"LOT-42","business_key":"B","sub_key":"S","parent_id":"P"},
+            "event":{"kind":"finished","at":"2026-11-22T10:00:00.123456789+02:00","status":"succeeded",
+                     "message":"","metadata":{"tool":"ETCH-07","n":[1,2, {"x" : null}]}}}"#,
+        r#"{"site_id":null,"app":null,"entity":null,"event":{"kind":"heartbeat","at":null,"status":null,"progress":null,"message":null,"metrics":null,"metadata":null}}"#,
+        r#"{"app":{"name":null},"entity":{"id":"x"},"event":{"kind":"metric","metrics":{"a":1e5,"b":-0.0,"c":12345678901234567890,"d":1.7976931348623157e308,"e":5e-324}}}"#,
+        r#"{"event":{"metadata":{},"kind":"canceled","status":"canceled"}}"#,
+        "{\"event\":{\"kind\":\"log\",\"message\":\"d\u{e9}j\u{e0} vu \u{1F600}\"}}",
+    ];
+    for text in handled {
+        assert!(same_as_complete_path(text.as_bytes()), "not on the fast path: {text}");
+    }
+    // Given up (the complete validation decides, and names the field).
+    let left = [
+        r#"{"event":{"kind":"log","message":"a\"b"}}"#,
+        r#"{"event":{"kind":"m\u0065tric"}}"#,
+        r#"{"ev\u0065nt":{"kind":"log"}}"#,
+        r#"{"event":{"kind":"log"},"event":{"kind":"log"}}"#,
+        r#"{"event":{"kind":"log","kind":"log"}}"#,
+        r#"{"event":null}"#,
+        r#"{"event":{"kind":null}}"#,
+        r#"{"entity":{"type":"","id":"x"},"event":{"kind":"log"}}"#,
+        r#"{"event":{"kind":"log","metrics":{"a":1,"a":2}}}"#,
+        r#"{"event":{"kind":"log","metrics":{"":1}}}"#,
+        r#"{"event":{"kind":"log","metrics":{"a":1e999}}}"#,
+        r#"{"event":{"kind":"log","metadata":[]}}"#,
+        r#"{"event":{"kind":"log","progress":100.5}}"#,
+        r#"{"event":{"kind":"log","at":"noon"}}"#,
+        r#"{"event":{"kind":"log"}} x"#,
+    ];
+    for text in left {
+        assert!(!same_as_complete_path(text.as_bytes()), "fast path took: {text}");
+    }
+}
+
+/// Every input the fuzzer kept, and every event of the conformance scenarios: the fast path
+/// never accepts what the complete validation rejects, and stores the same bytes.
+#[test]
+fn fast_path_agrees_on_the_fuzz_corpus() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut handled = 0;
+    for dir in ["fuzz/corpus/event", "fuzz/seeds/event", "fuzz/regressions/event"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
+        for entry in entries.flatten() {
+            if let Ok(bytes) = std::fs::read(entry.path()) {
+                handled += usize::from(same_as_complete_path(&bytes));
+            }
+        }
+    }
+    eprintln!("{handled} corpus inputs took the fast path");
+}

@@ -22,6 +22,13 @@ pub fn parse_rfc3339_micros(text: &str) -> Option<i64> {
 
 /// Formats UTC microseconds as `YYYY-MM-DDTHH:MM:SS.ffffffZ` into `out` (27 bytes).
 pub fn format_micros(micros: i64, out: &mut [u8; 27]) -> &str {
+    write_micros(micros, out);
+    // Every byte written is ASCII.
+    std::str::from_utf8(&out[..]).unwrap_or("1970-01-01T00:00:00.000000Z")
+}
+
+/// As [`format_micros`], for the encoder, which copies bytes and so skips the UTF-8 check.
+pub(crate) fn write_micros(micros: i64, out: &mut [u8; 27]) {
     let secs = micros.div_euclid(1_000_000);
     let frac = micros.rem_euclid(1_000_000) as u32;
     let t = OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH);
@@ -48,8 +55,6 @@ pub fn format_micros(micros: i64, out: &mut [u8; 27]) -> &str {
     out[16] = b':';
     out[19] = b'.';
     out[26] = b'Z';
-    // Every byte written above is ASCII.
-    std::str::from_utf8(&out[..]).unwrap_or("1970-01-01T00:00:00.000000Z")
 }
 
 #[cfg(test)]

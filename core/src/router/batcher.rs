@@ -11,7 +11,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, TrySendError};
 use super::{Envelope, Msg, Outcome, Shared, Tracker, Work};
 use crate::backend::Batch;
 use crate::config::{Config, Delivery};
-use crate::event::{self, Enrichment};
+use crate::event::Enrichment;
 use crate::router::BreakerState;
 
 /// How long the batcher waits for more events once the queue is empty and a batch is open.
@@ -101,7 +101,7 @@ impl Batcher {
     }
 
     fn encode(&self, env: &Envelope, batch: &mut Batch) {
-        event::encode_event(env.event.raw(), env.at_micros, env.emitted_at, &self.enrich, batch);
+        env.event.encode(env.at_micros, env.emitted_at, &self.enrich, batch);
     }
 
     /// Hands the batch to its backends and leaves `batch` empty.
