@@ -12,6 +12,7 @@ mod error;
 pub mod event;
 mod fork;
 mod job;
+pub mod json_out;
 mod router;
 mod rusage;
 mod spool;

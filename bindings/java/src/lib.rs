@@ -20,7 +20,6 @@
 //! Returned `int`s: 0 when the event was queued, 3 (`QUEUE_FULL`) when it was dropped at a full
 //! queue. Every other outcome is an exception.
 
-use std::cell::RefCell;
 use std::ffi::c_char;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
@@ -30,6 +29,7 @@ use jni::errors::ThrowRuntimeExAndDefault;
 use jni::objects::{JByteArray, JClass, JObject, JString, JThrowable};
 use jni::sys::{jbyte, jdouble, jint, jlong, jsize, jstring};
 use jni::{jni_sig, jni_str, Env, EnvUnowned, JValue};
+use monitoring_core::json_out::with_buffer;
 use monitoring_core::{parse_final_status, Client, Error, Job, JobOptions};
 
 mod jni_map;
@@ -193,26 +193,6 @@ fn run_raw<'local, T: Default>(
         })
         .resolve::<ThrowRuntimeExAndDefault>();
     T::default()
-}
-
-thread_local! {
-    /// The buffer `emit` copies an event into: one per thread, reused.
-    static EVENT_BUFFER: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
-}
-
-/// Runs `f` with this thread's cleared event buffer (a fresh one if it is in use).
-fn with_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-    EVENT_BUFFER.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            buf.clear();
-            let r = f(&mut buf);
-            if buf.capacity() > 1 << 20 {
-                *buf = Vec::with_capacity(1024);
-            }
-            r
-        }
-        Err(_) => f(&mut Vec::with_capacity(1024)),
-    })
 }
 
 /// The current thread's raw `JNIEnv`, for the few calls the hot path makes: string and byte

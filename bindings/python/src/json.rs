@@ -10,6 +10,7 @@
 
 use std::os::raw::c_char;
 
+use monitoring_core::json_out::{self, write_str};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -221,53 +222,8 @@ fn write_py_str(out: &mut Vec<u8>, s: &Bound<'_, PyString>) -> Result<(), JsonEr
     }
 }
 
-/// `"..."` with JSON escapes (`"`, `\`, control characters); other bytes as they are (UTF-8).
-pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
-    out.reserve(s.len() + 2);
-    out.push(b'"');
-    let mut start = 0;
-    for (i, &b) in s.iter().enumerate() {
-        let esc = ESCAPE[b as usize];
-        if esc == 0 {
-            continue;
-        }
-        out.extend_from_slice(&s[start..i]);
-        if esc == b'u' {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[(b >> 4) as usize]);
-            out.push(HEX[(b & 0xf) as usize]);
-        } else {
-            out.push(b'\\');
-            out.push(esc);
-        }
-        start = i + 1;
-    }
-    out.extend_from_slice(&s[start..]);
-    out.push(b'"');
-}
-
-/// For each byte: 0 = as is; `u` = `\u00XX`; anything else = `\` + that character.
-static ESCAPE: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        t[i] = b'u';
-        i += 1;
-    }
-    t[0x08] = b'b';
-    t[0x09] = b't';
-    t[0x0a] = b'n';
-    t[0x0c] = b'f';
-    t[0x0d] = b'r';
-    t[b'"' as usize] = b'"';
-    t[b'\\' as usize] = b'\\';
-    t
-};
-
 fn write_f64(out: &mut Vec<u8>, f: f64) -> Result<(), JsonError> {
-    if f.is_finite() {
-        out.extend_from_slice(zmij::Buffer::new().format_finite(f).as_bytes());
+    if json_out::write_f64(out, f) {
         Ok(())
     } else {
         Err(JsonError::invalid(format!("`{f}` is not a finite number (JSON has no NaN or Infinity)")))
@@ -282,7 +238,7 @@ fn write_int(out: &mut Vec<u8>, v: &Bound<'_, PyAny>) -> Result<(), JsonError> {
         let text = v.str()?;
         out.extend_from_slice(utf8(&text)?);
     } else {
-        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        json_out::write_i64(out, n);
     }
     Ok(())
 }

@@ -13,12 +13,12 @@
 mod errors;
 mod json;
 
-use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use monitoring_core::config::{Mode, OnFull};
+use monitoring_core::json_out::with_buffer;
 use monitoring_core::{parse_final_status, Client, Error, Job, JobOptions, Status};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -60,27 +60,6 @@ fn json_error(py: Python<'_>, e: json::JsonError, prefix: &str) -> PyErr {
         Ok((field, message)) => invalid(py, (!field.is_empty()).then_some(field.as_str()), message),
         Err(py_err) => py_err,
     }
-}
-
-thread_local! {
-    /// The buffer `emit(dict)` writes its JSON into: one per thread, reused.
-    static BUFFER: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
-}
-
-/// Runs `f` with this thread's cleared buffer (a fresh one if it is in use: a re-entrant call from
-/// Python code run during the conversion).
-fn with_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-    BUFFER.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            buf.clear();
-            let r = f(&mut buf);
-            if buf.capacity() > 1 << 20 {
-                *buf = Vec::with_capacity(1024);
-            }
-            r
-        }
-        Err(_) => f(&mut Vec::with_capacity(1024)),
-    })
 }
 
 /// A configured client (`monitoring.Client` subclasses it; see there).

@@ -20,7 +20,6 @@
 mod rdata;
 mod tojson;
 
-use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Once, Weak};
@@ -29,6 +28,7 @@ use std::time::{Duration, Instant};
 use extendr_api::prelude::*;
 use extendr_ffi::{RAW, SEXPTYPE, STRING_ELT};
 use monitoring_core::config::{Mode, OnFull};
+use monitoring_core::json_out::with_buffer;
 use monitoring_core::{parse_final_status, Client, Error as CoreError, Job, JobOptions, Status};
 use serde_json::Value;
 
@@ -243,26 +243,6 @@ fn rs_configure(config: Robj, overrides: Robj) -> Robj {
         ptr.set_class(["monitoring_client"])
             .map_err(|e| Failure::from(CoreError::Internal(e.to_string())))?;
         Ok(ptr.into())
-    })
-}
-
-thread_local! {
-    /// The buffer `emit(list)` writes its JSON into, reused from call to call.
-    static BUFFER: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
-}
-
-/// Runs `f` with the cleared buffer (a fresh one if it is in use).
-fn with_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-    BUFFER.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            buf.clear();
-            let r = f(&mut buf);
-            if buf.capacity() > 1 << 20 {
-                *buf = Vec::with_capacity(1024);
-            }
-            r
-        }
-        Err(_) => f(&mut Vec::with_capacity(1024)),
     })
 }
 

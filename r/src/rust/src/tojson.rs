@@ -26,6 +26,7 @@ use std::os::raw::c_int;
 use extendr_ffi::{
     R_LevelsSymbol, Rf_getAttrib, INTEGER_ELT, LOGICAL_ELT, REAL_ELT, SEXP, SEXPTYPE, STRING_ELT, VECTOR_ELT,
 };
+use monitoring_core::json_out::{self, write_str};
 
 use crate::rdata::{charsxp_raw, describe, has_class, is_null, names, sexptype, xlength, TextError};
 
@@ -265,7 +266,8 @@ fn write_double(out: &mut Vec<u8>, v: f64) -> Result<(), JsonError> {
                 out.extend_from_slice(itoa::Buffer::new().format(v as i64).as_bytes());
             }
         } else {
-            out.extend_from_slice(zmij::Buffer::new().format_finite(v).as_bytes());
+            let written = json_out::write_f64(out, v);
+            debug_assert!(written, "finite here");
         }
         return Ok(());
     }
@@ -319,47 +321,3 @@ fn write_timestamp(out: &mut Vec<u8>, secs: f64) -> Result<(), JsonError> {
     out.extend_from_slice(text.as_bytes());
     Ok(())
 }
-
-/// A JSON string of valid UTF-8 bytes.
-pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
-    out.reserve(s.len() + 2);
-    out.push(b'"');
-    let mut start = 0;
-    for (i, &b) in s.iter().enumerate() {
-        let esc = ESCAPE[b as usize];
-        if esc == 0 {
-            continue;
-        }
-        out.extend_from_slice(&s[start..i]);
-        if esc == b'u' {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[(b >> 4) as usize]);
-            out.push(HEX[(b & 0xf) as usize]);
-        } else {
-            out.push(b'\\');
-            out.push(esc);
-        }
-        start = i + 1;
-    }
-    out.extend_from_slice(&s[start..]);
-    out.push(b'"');
-}
-
-/// For each byte: 0 = as is; `u` = `\u00XX`; anything else = `\` + that character.
-static ESCAPE: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        t[i] = b'u';
-        i += 1;
-    }
-    t[0x08] = b'b';
-    t[0x09] = b't';
-    t[0x0a] = b'n';
-    t[0x0c] = b'f';
-    t[0x0d] = b'r';
-    t[b'"' as usize] = b'"';
-    t[b'\\' as usize] = b'\\';
-    t
-};
