@@ -71,6 +71,8 @@ pub(crate) struct Shared {
     signal: Mutex<()>,
     wake: Condvar,
     alive: AtomicUsize,
+    /// Flushes in progress: workers fsync their spools for them at once (see `Worker::settle`).
+    pub flush_waiters: AtomicUsize,
 }
 
 /// The router's view of one backend.
@@ -274,6 +276,7 @@ impl Runtime {
             signal: Mutex::new(()),
             wake: Condvar::new(),
             alive: AtomicUsize::new(0),
+            flush_waiters: AtomicUsize::new(0),
         });
         let mut threads = Vec::new();
         let spawn = |name: String, f: Box<dyn FnOnce() + Send>| -> Result<JoinHandle<()>> {
@@ -328,6 +331,14 @@ impl Runtime {
 
     /// Everything queued before the call delivered (or given up on), or `Timeout`.
     pub fn flush(&self, deadline: Instant) -> Result<()> {
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, AcqRel);
+            }
+        }
+        self.shared.flush_waiters.fetch_add(1, AcqRel);
+        let _waiting = Waiting(&self.shared.flush_waiters);
         let ticket = Arc::new(FlushTicket::default());
         let left = deadline.saturating_duration_since(Instant::now());
         match self.tx.send_timeout(Msg::Flush(ticket.clone()), left) {

@@ -39,8 +39,9 @@ pub(crate) struct Worker {
     /// Consecutive failed replays, for their backoff.
     replay_failures: u32,
     /// Finished work not yet counted in `done` because what it spooled awaits its fsync: the
-    /// backends (`Work::account`) to count it for.
-    unsynced_done: Vec<usize>,
+    /// backend (`Work::account`) to count it for, and the spool's head when it finished (it is
+    /// durable once the spool is durable through that).
+    unsynced_done: Vec<(usize, u64)>,
     /// A spool write failed (full disk): warned once until one works again.
     disk_warned: bool,
 }
@@ -52,8 +53,11 @@ enum Held {
     HandedOver,
 }
 
-/// Under load, at most this many spooled batches wait for one fsync before a flush counts them.
-const SYNC_EVERY: usize = 8;
+/// At most this many finished batches wait for an fsync before they are counted anyway.
+const SYNC_EVERY: usize = 1024;
+
+/// How often a worker with finished work awaiting its fsync checks for a waiting flush.
+const SETTLE_POLL: Duration = Duration::from_millis(2);
 
 /// How often an idle worker wakes to fsync its spool under `fsync: interval`.
 const IDLE_TICK: Duration = Duration::from_millis(200);
@@ -80,7 +84,7 @@ impl Worker {
             shared,
             warned: false,
             replay_failures: 0,
-            unsynced_done: Vec::with_capacity(SYNC_EVERY),
+            unsynced_done: Vec::new(),
             disk_warned: false,
         };
         w.publish_spool();
@@ -111,34 +115,22 @@ impl Worker {
                         Held::HandedOver => self.hand_over(work),
                     };
                     if finished {
-                        self.unsynced_done.push(account);
+                        let head = self.with_spool(|s| s.head()).unwrap_or(0);
+                        self.unsynced_done.push((account, head));
                     }
-                    // Spooled means durable once a flush counts it done (`durable_ack` answers
-                    // on that): a spooled batch is counted only after an fsync, one for several
-                    // batches while more are queued.
-                    let unsynced = self.with_spool(|s| s.unsynced()).unwrap_or(false);
-                    if !unsynced || rx.is_empty() || self.unsynced_done.len() >= SYNC_EVERY {
-                        self.sync_spool();
-                        for account in self.unsynced_done.drain(..) {
-                            self.shared.backends[account].done.fetch_add(1, AcqRel);
-                        }
-                        self.shared.notify();
-                    }
+                    self.settle(false);
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             self.replay_one();
             self.with_spool(|s| s.tick());
+            self.settle(false);
             if self.with_spool(|s| s.adopt_due()).unwrap_or(0) > 0 {
                 self.publish_spool();
             }
         }
-        self.sync_spool();
-        for account in self.unsynced_done.drain(..) {
-            self.shared.backends[account].done.fetch_add(1, AcqRel);
-        }
-        self.shared.notify();
+        self.settle(true);
         // Closing the spool releases its lock for the next client of this configuration.
         self.slot().spool.lock().unwrap_or_else(PoisonError::into_inner).take();
         self.backend.close();
@@ -160,10 +152,47 @@ impl Worker {
     /// breaker's probe while it is open, a tick while the spool has unsynced data.
     fn idle_wait(&self) -> Option<Duration> {
         let empty = self.with_spool(|s| s.is_empty())?;
-        if empty || self.shared.stopping() {
-            return Some(IDLE_TICK);
+        let wait = if empty || self.shared.stopping() {
+            IDLE_TICK
+        } else {
+            self.breaker.open_for(Instant::now()).unwrap_or(Duration::ZERO).min(IDLE_TICK)
+        };
+        // Finished work awaiting its fsync: look out for a flush that waits for it.
+        Some(if self.unsynced_done.is_empty() { wait } else { wait.min(SETTLE_POLL) })
+    }
+
+    /// Counts finished work in `done` (which a flush waits for). Spooled means durable once a
+    /// flush counts it done (`durable_ack` answers on that), so work is counted once the spool is
+    /// fsynced through what it appended. The fsync runs on the spool's helper thread: requested
+    /// at once when a flush is waiting, else at the `fsync: interval` tick, so that a backend
+    /// spooling under load neither fsyncs every batch nor waits on the disk (a slow worker would
+    /// hold up the batcher, and the healthy backends with it). `force` (the worker stopping):
+    /// fsync here and count everything.
+    fn settle(&mut self, force: bool) {
+        if self.unsynced_done.is_empty() {
+            return;
         }
-        Some(self.breaker.open_for(Instant::now()).unwrap_or(Duration::ZERO).min(IDLE_TICK))
+        if force {
+            self.sync_spool();
+        } else if self.shared.flush_waiters.load(Acquire) > 0 || self.unsynced_done.len() >= SYNC_EVERY {
+            if let Some(Err(e)) = self.with_spool(|s| s.request_sync()) {
+                eprintln!("monitoring: backend `{}`: fsync of the spool failed: {e}", self.name());
+            }
+        }
+        let durable = self.with_spool(|s| s.durable_through()).unwrap_or(u64::MAX);
+        // With fsyncs failing, the work is counted anyway past a bound, so memory stays bounded.
+        let n = if force || self.unsynced_done.len() >= 4 * SYNC_EVERY {
+            self.unsynced_done.len()
+        } else {
+            self.unsynced_done.iter().take_while(|(_, head)| *head <= durable).count()
+        };
+        if n == 0 {
+            return;
+        }
+        for (account, _) in self.unsynced_done.drain(..n) {
+            self.shared.backends[account].done.fetch_add(1, AcqRel);
+        }
+        self.shared.notify();
     }
 
     fn name(&self) -> &str {

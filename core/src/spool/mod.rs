@@ -18,6 +18,8 @@ use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read as _, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::*};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use record::Read;
@@ -96,7 +98,12 @@ pub(crate) struct Spool {
     next_seq: u64,
     read: Position,
     synced_at: Instant,
-    unsynced: bool,
+    /// Every record below this sequence number is fsynced (by `sync`, on this thread).
+    synced_through: u64,
+    /// The highest watermark handed to the syncer.
+    requested_through: u64,
+    /// `fsync: interval` fsyncs on a helper thread (started on first use).
+    syncer: Option<Syncer>,
     pub damage: Damage,
     /// Records dropped to stay under `max_bytes` (`on_full: drop_oldest`).
     pub dropped_oldest: u64,
@@ -175,13 +182,30 @@ fn is_fallback_of(folder: &str, name: &str) -> bool {
 }
 
 fn lock_dir(dir: &Path) -> io::Result<File> {
-    fs::create_dir_all(dir)?;
-    let file = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("lock"))?;
-    // SAFETY: flock on a descriptor we own; LOCK_NB makes it fail instead of waiting.
-    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return Err(io::Error::last_os_error());
+    for _ in 0..100 {
+        fs::create_dir_all(dir)?;
+        let path = dir.join("lock");
+        let file = match OpenOptions::new().create(true).truncate(false).write(true).open(&path) {
+            Ok(file) => file,
+            // Deleted by an adopter between the two calls (see below): again.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        // SAFETY: flock on a descriptor we own; LOCK_NB makes it fail instead of waiting.
+        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX | libc::LOCK_NB) } != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        // Another spool may have adopted this folder (a new one looks just like one left
+        // behind until its lock is taken) and deleted it, under the lock, between our open and
+        // our flock: a lock on a deleted file guards nothing, so the folder is made again.
+        use std::os::unix::fs::MetadataExt;
+        let (ours, now) = (file.metadata()?, fs::metadata(&path));
+        if now.is_ok_and(|m| m.ino() == ours.ino() && m.dev() == ours.dev()) {
+            return Ok(file);
+        }
     }
-    Ok(file)
+    Err(io::Error::other("the folder keeps being deleted"))
 }
 
 const LEDGER: &str = "ledger";
@@ -213,7 +237,9 @@ impl Spool {
             next_seq: 0,
             read: Position { segment: 0, offset: 0, expected: 0 },
             synced_at: Instant::now(),
-            unsynced: false,
+            synced_through: 0,
+            requested_through: 0,
+            syncer: None,
             damage: Damage::default(),
             dropped_oldest: 0,
             _lock: None,
@@ -247,6 +273,8 @@ impl Spool {
         if let Some(l) = ledger {
             spool.next_seq = spool.next_seq.max(l.expected);
         }
+        // What an earlier process left is as durable as it will get.
+        spool.synced_through = spool.next_seq;
         Ok(spool)
     }
 
@@ -402,9 +430,23 @@ impl Spool {
         self.next_seq.saturating_sub(self.read.expected)
     }
 
-    /// Whether appends await their fsync.
-    pub fn unsynced(&self) -> bool {
-        self.unsynced
+    /// The sequence number the next record will get: every record appended so far is below it.
+    pub fn head(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Every record below this sequence number is durable (fsynced; everything under
+    /// `fsync: never`, where nothing ever will be).
+    pub fn durable_through(&self) -> u64 {
+        if self.settings.sync == Sync::Never {
+            return u64::MAX;
+        }
+        let by_syncer = self.syncer.as_ref().map_or(0, |s| s.state.done.load(Acquire));
+        self.synced_through.max(by_syncer)
+    }
+
+    fn unsynced(&self) -> bool {
+        self.durable_through() < self.next_seq
     }
 
     pub fn is_empty(&self) -> bool {
@@ -446,10 +488,11 @@ impl Spool {
             s.bytes += incoming;
         }
         self.next_seq += batch.len() as u64;
-        self.unsynced = self.settings.sync != Sync::Never;
         match self.settings.sync {
             Sync::Always => self.sync().map_err(AppendError::Io)?,
-            Sync::Interval(d) if self.synced_at.elapsed() >= d => self.sync().map_err(AppendError::Io)?,
+            Sync::Interval(d) if self.synced_at.elapsed() >= d => {
+                self.request_sync().map_err(AppendError::Io)?
+            }
             _ => {}
         }
         Ok(dropped)
@@ -457,7 +500,11 @@ impl Spool {
 
     fn open_writer(&mut self, new_segment: bool) -> io::Result<()> {
         if new_segment {
-            self.sync()?;
+            // The segment being left: fsynced like the rest (without waiting under `interval`).
+            match self.settings.sync {
+                Sync::Interval(_) => self.request_sync()?,
+                _ => self.sync()?,
+            }
             let first = self.next_seq;
             self.segments.push_back(Segment { first_seq: first, bytes: 0 });
             if self.segments.len() == 1 {
@@ -499,23 +546,53 @@ impl Spool {
         Ok(dropped)
     }
 
-    /// Fsyncs what was appended, if anything (`fsync: never`: nothing is, by the user's choice;
-    /// the data is written, so it survives the process, not the machine).
+    /// Fsyncs what was appended, if anything, and returns once it is durable (`fsync: never`:
+    /// nothing is, by the user's choice; the data is written, so it survives the process, not the
+    /// machine).
     pub fn sync(&mut self) -> io::Result<()> {
-        if self.unsynced && self.settings.sync != Sync::Never {
-            if let Some(w) = self.writer.as_ref() {
-                w.sync_data()?;
-            }
-        }
-        self.unsynced = false;
         self.synced_at = Instant::now();
+        if !self.unsynced() {
+            return Ok(());
+        }
+        // Earlier segments may still be in the syncer's hands: wait for them (they are few).
+        if let Some(syncer) = self.syncer.as_ref() {
+            syncer.wait_idle();
+        }
+        if let Some(w) = self.writer.as_ref() {
+            w.sync_data()?;
+        }
+        self.synced_through = self.next_seq;
+        Ok(())
+    }
+
+    /// Starts an fsync of what was appended and returns at once (`fsync: interval`): the
+    /// delivery worker keeps appending while it runs, since a worker waiting on the disk would
+    /// hold up the batcher, and every other backend with it. [`Spool::durable_through`] says when
+    /// it is done. Without a helper thread (it could not start), fsyncs here.
+    pub fn request_sync(&mut self) -> io::Result<()> {
+        self.synced_at = Instant::now();
+        if !self.unsynced() || self.requested_through >= self.next_seq {
+            return Ok(());
+        }
+        let Some(writer) = self.writer.as_ref() else {
+            // No segment open: what was appended is in segments already handed over, or gone.
+            return self.sync();
+        };
+        if self.syncer.is_none() {
+            self.syncer = Syncer::start(&self.dir);
+        }
+        let Some(syncer) = self.syncer.as_mut() else { return self.sync() };
+        if syncer.submit(writer.try_clone()?, self.next_seq).is_err() {
+            return self.sync();
+        }
+        self.requested_through = self.next_seq;
         Ok(())
     }
 
     /// For `sync: interval`: called now and then by the owner.
     pub fn tick(&mut self) -> io::Result<()> {
         match self.settings.sync {
-            Sync::Interval(d) if self.unsynced && self.synced_at.elapsed() >= d => self.sync(),
+            Sync::Interval(d) if self.unsynced() && self.synced_at.elapsed() >= d => self.request_sync(),
             _ => Ok(()),
         }
     }
@@ -619,6 +696,56 @@ impl Spool {
             if let Some(s) = self.segments.pop_front() {
                 let _ = fs::remove_file(self.dir.join(segment_name(s.first_seq)));
             }
+        }
+    }
+}
+
+/// A helper thread that fsyncs segment files handed to it (duplicated descriptors), in order.
+struct Syncer {
+    tx: crossbeam_channel::Sender<(File, u64)>,
+    state: Arc<SyncerState>,
+    submitted: u64,
+}
+
+#[derive(Default)]
+struct SyncerState {
+    /// Every record below this sequence number is fsynced.
+    done: AtomicU64,
+    /// Requests handled, fsynced or failed.
+    handled: AtomicU64,
+}
+
+impl Syncer {
+    fn start(dir: &Path) -> Option<Syncer> {
+        let (tx, rx) = crossbeam_channel::unbounded::<(File, u64)>();
+        let state = Arc::new(SyncerState::default());
+        let shared = state.clone();
+        let dir = dir.to_owned();
+        let spawned = std::thread::Builder::new().name("mon-spool-sync".into()).spawn(move || {
+            // Ends when the spool, and with it the sender, is dropped.
+            for (file, upto) in rx {
+                match file.sync_data() {
+                    Ok(()) => {
+                        shared.done.fetch_max(upto, AcqRel);
+                    }
+                    Err(e) => eprintln!("monitoring: spool {}: fsync failed: {e}", dir.display()),
+                }
+                shared.handled.fetch_add(1, AcqRel);
+            }
+        });
+        spawned.ok().map(|_| Syncer { tx, state, submitted: 0 })
+    }
+
+    fn submit(&mut self, file: File, upto: u64) -> Result<(), ()> {
+        self.tx.send((file, upto)).map_err(|_| ())?;
+        self.submitted += 1;
+        Ok(())
+    }
+
+    /// Waits until every request submitted so far is handled.
+    fn wait_idle(&self) {
+        while self.state.handled.load(Acquire) < self.submitted {
+            std::thread::sleep(Duration::from_micros(200));
         }
     }
 }

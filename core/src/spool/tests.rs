@@ -299,3 +299,31 @@ fn a_fallback_spool_adopts_the_main_folder_once_its_owner_is_gone() {
     got.sort_unstable();
     assert_eq!(got, (0..35).collect::<Vec<_>>());
 }
+
+#[test]
+fn interval_fsyncs_run_on_the_helper_thread_and_report_how_far_they_got() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::open(
+        dir.path(),
+        Settings { sync: Sync::Interval(Duration::from_secs(3600)), ..settings(1 << 30, 4096) },
+    )
+    .unwrap();
+    s.append(&batch(0, 10)).unwrap();
+    assert_eq!(s.durable_through(), 0, "nothing fsynced before it is asked for");
+    s.request_sync().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.durable_through() < 10 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(s.durable_through(), 10);
+    // Across segment rotations (4 KiB segments), then a blocking sync: everything durable.
+    for k in 1..20 {
+        s.append(&batch(k * 10, 10)).unwrap();
+    }
+    assert!(s.durable_through() < 200);
+    s.sync().unwrap();
+    assert_eq!(s.durable_through(), 200);
+    assert_eq!(drain(&mut s), (0..200).collect::<Vec<_>>());
+    let never = Spool::open(&dir.path().join("never"), settings(1 << 30, 4096)).unwrap();
+    assert_eq!(never.durable_through(), u64::MAX, "fsync: never waits for nothing");
+}
