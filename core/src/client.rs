@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::event::{self, Enrichment};
+use crate::event::fast::Builder;
+use crate::event::{self, Enrichment, Kind, ParsedEvent, Status};
 use crate::job::{Job, JobOptions};
 use crate::router::{Envelope, Runtime};
 use crate::stats::StatsSnapshot;
@@ -66,6 +67,27 @@ impl Client {
             }
         };
         runtime.enqueue(Envelope { event, at_micros, emitted_at: event::now_micros() })
+    }
+
+    /// Queues an event the core wrote itself (a job's) in the queue's form, without parsing it
+    /// again. Where the builder cannot vouch for that form, or the event is over
+    /// `limits.max_event_bytes`, its text goes through `emit` (which then errors as it would).
+    pub(crate) fn emit_built(
+        &self,
+        built: &mut Builder,
+        kind: Kind,
+        status: Status,
+        progress: Option<f64>,
+    ) -> Result<()> {
+        if !built.plain() || built.len() > self.inner.config.limits.max_event_bytes {
+            return self.emit(built.text());
+        }
+        if self.inner.closed.load(Acquire) {
+            return Err(Error::Shutdown);
+        }
+        let event = ParsedEvent::Fast(built.finish(kind, Some(status), progress));
+        let runtime = self.inner.runtime.load();
+        runtime.enqueue(Envelope { event, at_micros: None, emitted_at: event::now_micros() })
     }
 
     /// Starts a job: emits `started` and returns the handle that reports its progress and end.

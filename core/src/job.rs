@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::event::encode::new_uuid_v7;
+use crate::event::fast::{Builder, Field};
 use crate::event::{now_micros, Kind, Status};
 use crate::rusage::{process_usage, Usage};
 
@@ -26,14 +27,15 @@ pub struct JobOptions {
 /// A running job. Finish it with [`Job::finish`]; the bindings finish a dropped job for the
 /// user (as `error` or `canceled`, by their language's rules).
 ///
-/// Every event of a job is written here as JSON text directly: the entity is escaped once at
-/// start, metadata values once when set, so an event costs one buffer and the usual `emit`
-/// (a `serde_json::Value` tree per event cost several microseconds).
+/// Every event of a job is written here directly in the form the queue carries (its JSON text
+/// and where its fields are, see `event::fast::Builder`): the entity is escaped once at start,
+/// metadata values once when set, and nothing is parsed again. (A `serde_json::Value` tree per
+/// event, then `emit`'s parse of its text, cost several microseconds per call.)
 pub struct Job {
     client: Client,
     id: String,
     /// `{"business_key":...,"id":...,...}`, written once.
-    entity_json: Vec<u8>,
+    entity: Builder,
     /// Metadata key -> value as JSON text; sorted by key, as a `serde_json::Map` was.
     metadata: BTreeMap<String, String>,
     /// Metrics reported so far, for the final event; sorted by name as before.
@@ -48,30 +50,30 @@ impl Job {
             return Err(Error::invalid("name", "a job needs a name"));
         }
         let id = new_uuid_v7(now_micros()).to_string();
-        let mut entity_json = Vec::with_capacity(128);
-        entity_json.extend_from_slice(b"{\"business_key\":");
-        push_opt_str(&mut entity_json, options.business_key.as_deref());
-        entity_json.extend_from_slice(b",\"id\":");
-        push_str(&mut entity_json, &id);
-        entity_json.extend_from_slice(b",\"parent_id\":");
-        push_opt_str(&mut entity_json, options.parent_id.as_deref());
-        entity_json.extend_from_slice(b",\"sub_key\":");
-        push_opt_str(&mut entity_json, options.sub_key.as_deref());
-        entity_json.extend_from_slice(b",\"type\":");
-        push_str(&mut entity_json, options.entity_type.as_deref().unwrap_or("job"));
-        entity_json.push(b'}');
+        let mut entity = Builder::with_capacity(160);
+        entity.raw(b"{\"business_key\":");
+        entity.opt_string(Field::BusinessKey, options.business_key.as_deref());
+        entity.raw(b",\"id\":");
+        entity.string(Some(Field::EntityId), &id);
+        entity.raw(b",\"parent_id\":");
+        entity.opt_string(Field::ParentId, options.parent_id.as_deref());
+        entity.raw(b",\"sub_key\":");
+        entity.opt_string(Field::SubKey, options.sub_key.as_deref());
+        entity.raw(b",\"type\":");
+        entity.string(Some(Field::EntityType), options.entity_type.as_deref().unwrap_or("job"));
+        entity.raw(b"}");
         let mut metadata = BTreeMap::new();
         metadata.insert("job_name".to_owned(), json_string(name));
         let job = Job {
             client,
             id,
-            entity_json,
+            entity,
             metadata,
             metrics: BTreeMap::new(),
             started: Instant::now(),
             usage_at_start: process_usage(),
         };
-        job.emit(Kind::Started, Status::Running, None, None, std::iter::empty())?;
+        job.emit(job.build(Kind::Started, Status::Running, None, None, std::iter::empty()))?;
         Ok(job)
     }
 
@@ -91,7 +93,7 @@ impl Job {
                 format!("progress must be within 0..100, got {percent}"),
             ));
         }
-        self.emit(Kind::Progress, Status::Running, Some(percent), message, std::iter::empty())
+        self.emit(self.build(Kind::Progress, Status::Running, Some(percent), message, std::iter::empty()))
     }
 
     /// Emits a `metric` event and remembers the value for the final event.
@@ -105,8 +107,14 @@ impl Job {
                 "metric value must be a finite number",
             ));
         }
-        self.emit(Kind::Metric, Status::Running, None, None, std::iter::once((name, value)))?;
-        self.metrics.insert(name.to_owned(), value);
+        self.emit(self.build(Kind::Metric, Status::Running, None, None, std::iter::once((name, value))))?;
+        // A metric reported again (the usual case) replaces its value without a new key.
+        match self.metrics.get_mut(name) {
+            Some(v) => *v = value,
+            None => {
+                self.metrics.insert(name.to_owned(), value);
+            }
+        }
         Ok(())
     }
 
@@ -134,78 +142,68 @@ impl Job {
         metrics.insert("cpu_user_s".into(), round((now.user_s - self.usage_at_start.user_s).max(0.0)));
         metrics.insert("cpu_system_s".into(), round((now.system_s - self.usage_at_start.system_s).max(0.0)));
         metrics.insert("mem_max_mb".into(), round(now.max_rss_mb));
-        self.emit(kind, status, None, message, metrics.iter().map(|(k, v)| (k.as_str(), *v)))
+        self.emit(self.build(kind, status, None, message, metrics.iter().map(|(k, v)| (k.as_str(), *v))))
     }
 
-    /// Writes the event as JSON text (the same keys and values the earlier `json!` tree had)
-    /// and emits it.
-    fn emit<'m>(
+    fn emit(&self, (mut b, kind, status, progress): Built) -> Result<()> {
+        self.client.emit_built(&mut b, kind, status, progress)
+    }
+
+    /// Writes the event (the same text the earlier `json!` tree made, keys in its order), with
+    /// `progress` as a parse of that text reads it.
+    fn build<'m>(
         &self,
         kind: Kind,
         status: Status,
         progress: Option<f64>,
         message: Option<&str>,
         metrics: impl Iterator<Item = (&'m str, f64)>,
-    ) -> Result<()> {
-        let mut out = Vec::with_capacity(256 + self.entity_json.len() + message.map_or(0, str::len));
-        out.extend_from_slice(b"{\"entity\":");
-        out.extend_from_slice(&self.entity_json);
-        out.extend_from_slice(b",\"event\":{\"kind\":\"");
-        out.extend_from_slice(kind.as_str().as_bytes());
-        out.extend_from_slice(b"\",\"message\":");
-        push_opt_str(&mut out, message);
-        out.extend_from_slice(b",\"metadata\":{");
+    ) -> Built {
+        let mut b = Builder::with_capacity(256 + self.entity.len() + message.map_or(0, str::len));
+        b.raw(b"{\"entity\":");
+        b.append(&self.entity);
+        b.raw(b",\"event\":{\"kind\":\"");
+        b.raw(kind.as_str().as_bytes());
+        b.raw(b"\",\"message\":");
+        b.opt_string(Field::Message, message);
+        b.raw(b",\"metadata\":");
+        let start = b.len();
+        b.raw(b"{");
         for (i, (k, v)) in self.metadata.iter().enumerate() {
             if i > 0 {
-                out.push(b',');
+                b.raw(b",");
             }
-            push_str(&mut out, k);
-            out.push(b':');
-            out.extend_from_slice(v.as_bytes());
+            b.string(None, k);
+            b.raw(b":");
+            b.raw(v.as_bytes());
         }
-        out.extend_from_slice(b"},\"metrics\":{");
+        b.raw(b"}");
+        b.mark(Field::Metadata, start);
+        b.raw(b",\"metrics\":{");
         for (i, (name, value)) in metrics.enumerate() {
             if i > 0 {
-                out.push(b',');
+                b.raw(b",");
             }
-            push_str(&mut out, name);
-            out.push(b':');
-            push_number(&mut out, value);
+            b.metric(name, value);
         }
-        out.extend_from_slice(b"},\"progress\":");
-        match progress {
-            Some(p) => push_number(&mut out, p),
-            None => out.extend_from_slice(b"null"),
+        b.raw(b"},\"progress\":");
+        let progress = progress.map(|p| b.number(p));
+        if progress.is_none() {
+            b.raw(b"null");
         }
-        out.extend_from_slice(b",\"status\":\"");
-        out.extend_from_slice(status.as_str().as_bytes());
-        out.extend_from_slice(b"\"}}");
-        self.client.emit(&out)
+        b.raw(b",\"status\":\"");
+        b.raw(status.as_str().as_bytes());
+        b.raw(b"\"}}");
+        (b, kind, status, progress)
     }
-}
-
-/// A JSON string (quoted, escaped by serde_json, as `json!` wrote it) appended to `out`.
-fn push_str(out: &mut Vec<u8>, s: &str) {
-    // Writing into a Vec cannot fail.
-    let _ = serde_json::to_writer(out, s);
 }
 
 fn json_string(s: &str) -> String {
     Value::from(s).to_string()
 }
 
-fn push_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        Some(s) => push_str(out, s),
-        None => out.extend_from_slice(b"null"),
-    }
-}
-
-/// A number as serde_json writes it (`null` if not finite, as `json!` did; metric values are
-/// checked and measured values are finite, so that does not happen).
-fn push_number(out: &mut Vec<u8>, v: f64) {
-    let _ = serde_json::to_writer(out, &v);
-}
+/// A job's event as written: the builder, its kind and status, and its progress.
+type Built = (Builder, Kind, Status, Option<f64>);
 
 /// Parses a job's final status as the C ABI and the bindings pass it.
 pub fn parse_final_status(text: &str) -> Result<Status> {
@@ -216,5 +214,82 @@ pub fn parse_final_status(text: &str) -> Result<Status> {
         other => {
             Err(Error::invalid("status", format!("`{other}` is not one of succeeded, failed, canceled")))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Batch;
+    use crate::event::{validate_queued, Enrichment, ParsedEvent};
+
+    fn encoded(ev: &ParsedEvent) -> String {
+        let mut batch = Batch::default();
+        fastrand::seed(3);
+        let enrich = Enrichment::new(Some("fab1"), Some("app"), None, "h:1");
+        ev.encode(None, 1_795_334_400_000_001, &enrich, &mut batch);
+        String::from_utf8_lossy(batch.jsonl()).into_owned()
+    }
+
+    /// A job's event in the queue's form, as built, is what a parse of its text gives.
+    #[test]
+    fn built_events_equal_their_parse() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = format!(
+            "{{\"direct_backends\":[{{\"type\":\"filesystem\",\"name\":\"f\",\"path\":{:?}}}],\"spool\":{{\"enabled\":false}}}}",
+            dir.path().to_str().unwrap()
+        );
+        let client = Client::configure(Some(&cfg), None).unwrap();
+        let options = JobOptions {
+            entity_type: Some("lot".into()),
+            parent_id: Some("p \"1\"\\ \u{e9}".into()),
+            business_key: Some("LOT-42\n".into()),
+            sub_key: None,
+        };
+        let mut job = client.job_with("etch \u{1F600}", options).unwrap();
+        job.metadata("tool", serde_json::json!({"b": [1, 2.5, null], "a": "x\"y"}));
+        job.metadata("n", serde_json::json!(0.1));
+        let mut metrics = BTreeMap::new();
+        for (name, v) in [("wafers", 25.0), ("t\"c", 21.5), ("big", 1.2345678901234567e300), ("tiny", 3e-9)] {
+            metrics.insert(name.to_owned(), v);
+        }
+        let cases = [
+            job.build(
+                Kind::Progress,
+                Status::Running,
+                Some(33.333333333333336),
+                Some("half \"way\""),
+                std::iter::empty(),
+            ),
+            job.build(Kind::Progress, Status::Running, Some(50.0), None, std::iter::empty()),
+            job.build(
+                Kind::Metric,
+                Status::Running,
+                None,
+                None,
+                metrics.iter().map(|(k, v)| (k.as_str(), *v)),
+            ),
+            job.build(Kind::Error, Status::Failed, None, Some(""), std::iter::once(("duration_s", 0.000123))),
+        ];
+        for (b, _, _, progress) in cases {
+            assert!(b.plain(), "{}", String::from_utf8_lossy(b.text()));
+            let (parsed, at) = validate_queued(b.text(), 65536).unwrap();
+            assert_eq!(at, None);
+            let kind = match &parsed {
+                ParsedEvent::Fast(f) => f.kind,
+                ParsedEvent::Parsed(p) => p.raw().event.kind,
+            };
+            let status = match &parsed {
+                ParsedEvent::Fast(f) => f.status,
+                ParsedEvent::Parsed(p) => p.raw().event.status,
+            };
+            let built = ParsedEvent::Fast(b.clone().finish(kind, status, progress));
+            assert_eq!(encoded(&built), encoded(&parsed));
+        }
+        // An empty entity type is an error, as it was: the text goes through `emit`.
+        let bad = JobOptions { entity_type: Some(String::new()), ..JobOptions::default() };
+        assert!(client.job_with("x", bad).is_err());
+        job.finish(Status::Succeeded, None).unwrap();
+        client.shutdown(std::time::Duration::from_secs(5)).unwrap();
     }
 }

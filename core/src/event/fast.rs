@@ -54,7 +54,9 @@ struct Span {
 /// A validated event as the queue carries it: `[text][offset table][metric count][metrics]` in
 /// one heap block, plus what is cheaper to keep decoded (kind, status, progress).
 pub(crate) struct FastEvent {
-    buf: Box<[u8]>,
+    /// A `Vec` rather than a boxed slice: boxing a `Vec` whose capacity is larger than its
+    /// length (the builder's) would reallocate.
+    buf: Vec<u8>,
     text_len: u32,
     pub kind: Kind,
     pub status: Option<Status>,
@@ -142,23 +144,8 @@ pub(crate) fn validate(text: &str) -> Option<(FastEvent, Option<i64>)> {
     let n = w.n_metrics;
     let mut buf = Vec::with_capacity(text.len() + FIELDS * SPAN_BYTES + 4 + n * METRIC_BYTES);
     buf.extend_from_slice(text.as_bytes());
-    for s in &w.spans {
-        buf.extend_from_slice(&s.start.to_le_bytes());
-        buf.extend_from_slice(&s.end.to_le_bytes());
-    }
-    buf.extend_from_slice(&(n as u32).to_le_bytes());
-    for (s, v) in &w.metrics[..n] {
-        buf.extend_from_slice(&s.start.to_le_bytes());
-        buf.extend_from_slice(&s.end.to_le_bytes());
-        buf.extend_from_slice(&v.to_bits().to_le_bytes());
-    }
-    let event = FastEvent {
-        buf: buf.into_boxed_slice(),
-        text_len: text.len() as u32,
-        kind,
-        status: w.status,
-        progress: w.progress,
-    };
+    put_table(&mut buf, &w.spans, &w.metrics[..n]);
+    let event = FastEvent { buf, text_len: text.len() as u32, kind, status: w.status, progress: w.progress };
     Some((event, at_micros))
 }
 
@@ -431,5 +418,149 @@ impl<'de> Visitor<'de> for Metrics<'_, '_> {
             w.n_metrics += 1;
         }
         Ok(())
+    }
+}
+
+/// Writes an event the core makes itself (a job's) straight into the queue's form: its JSON text
+/// and the offsets of its fields, as [`validate`] would have found them, without parsing it.
+///
+/// Strings are escaped by serde_json, as `json!` escaped them before, so their raw bytes are what
+/// the encoder writes for them after a parse. Where the result could differ from what a parse of
+/// the text gives (more than [`MAX_METRICS`] metrics, an entity type that is empty or needs
+/// escaping, a number serde_json might read back differently), the builder says so
+/// ([`Builder::plain`] is false) and the caller emits the text through the complete validation.
+#[derive(Clone)]
+pub(crate) struct Builder {
+    buf: Vec<u8>,
+    spans: [Span; FIELDS],
+    metrics: [(Span, f64); MAX_METRICS],
+    n_metrics: usize,
+    plain: bool,
+}
+
+impl Builder {
+    /// `bytes`: the expected length of the text; room for the offset table is added.
+    pub fn with_capacity(bytes: usize) -> Builder {
+        Builder {
+            buf: Vec::with_capacity(bytes + FIELDS * SPAN_BYTES + 4 + 8 * METRIC_BYTES),
+            spans: [Span::default(); FIELDS],
+            metrics: [(Span::default(), 0.0); MAX_METRICS],
+            n_metrics: 0,
+            plain: true,
+        }
+    }
+
+    /// The JSON text written so far.
+    pub fn text(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Whether the queue's form can be taken as built (see the type's documentation).
+    pub fn plain(&self) -> bool {
+        self.plain && self.buf.len() < u32::MAX as usize
+    }
+
+    pub fn raw(&mut self, text: &[u8]) {
+        self.buf.extend_from_slice(text);
+    }
+
+    /// A JSON string; its content is field `f`'s value when given.
+    pub fn string(&mut self, f: Option<Field>, s: &str) {
+        let start = self.buf.len();
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.buf, s);
+        if f == Some(Field::EntityType) && (s.is_empty() || self.buf.len() - start != s.len() + 2) {
+            // The router routes by the decoded type, and an empty one is an error: parse.
+            self.plain = false;
+        }
+        if let Some(f) = f {
+            self.spans[f as usize] = Span { start: start as u32 + 1, end: self.buf.len() as u32 - 1 };
+        }
+    }
+
+    pub fn opt_string(&mut self, f: Field, s: Option<&str>) {
+        match s {
+            Some(s) => self.string(Some(f), s),
+            None => self.raw(b"null"),
+        }
+    }
+
+    /// Marks what was written since `start` as field `f` (the metadata object).
+    pub fn mark(&mut self, f: Field, start: usize) {
+        self.spans[f as usize] = Span { start: start as u32, end: self.buf.len() as u32 };
+    }
+
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// A number as serde_json writes it; returns the value a parse of that text gives.
+    pub fn number(&mut self, v: f64) -> f64 {
+        let start = self.buf.len();
+        let _ = serde_json::to_writer(&mut self.buf, &v);
+        let text = &self.buf[start..];
+        // serde_json reads a plain decimal of at most 15 digits exactly (one correctly rounded
+        // operation); other forms are read back by serde_json itself, as a parse would.
+        let digits = text.iter().filter(|b| b.is_ascii_digit()).count();
+        if digits <= 15 && !text.contains(&b'e') {
+            return v;
+        }
+        match std::str::from_utf8(text).ok().and_then(|t| serde_json::from_str::<f64>(t).ok()) {
+            Some(read) => read,
+            None => {
+                self.plain = false;
+                v
+            }
+        }
+    }
+
+    /// `"name":value` inside `event.metrics`.
+    pub fn metric(&mut self, name: &str, value: f64) {
+        let start = self.buf.len();
+        self.string(None, name);
+        let span = Span { start: start as u32 + 1, end: self.buf.len() as u32 - 1 };
+        self.buf.push(b':');
+        let read = self.number(value);
+        if self.n_metrics == MAX_METRICS || name.is_empty() || !read.is_finite() {
+            self.plain = false;
+            return;
+        }
+        self.metrics[self.n_metrics] = (span, read);
+        self.n_metrics += 1;
+    }
+
+    /// Appends `other`'s text and fields (a part written once and reused, the job's entity).
+    pub fn append(&mut self, other: &Builder) {
+        let offset = self.buf.len() as u32;
+        self.buf.extend_from_slice(&other.buf);
+        for (mine, theirs) in self.spans.iter_mut().zip(&other.spans) {
+            if theirs.end != 0 {
+                *mine = Span { start: theirs.start + offset, end: theirs.end + offset };
+            }
+        }
+        self.plain &= other.plain;
+    }
+
+    /// The queue's form (only when [`Builder::plain`]); takes the text, leaving the builder
+    /// empty. By reference: the builder is large (its metrics table), and is not moved.
+    pub fn finish(&mut self, kind: Kind, status: Option<Status>, progress: Option<f64>) -> FastEvent {
+        let (text_len, n) = (self.buf.len(), self.n_metrics);
+        let mut buf = std::mem::take(&mut self.buf);
+        put_table(&mut buf, &self.spans, &self.metrics[..n]);
+        FastEvent { buf, text_len: text_len as u32, kind, status, progress }
+    }
+}
+
+/// Appends the offset table and the metrics after the text.
+fn put_table(buf: &mut Vec<u8>, spans: &[Span; FIELDS], metrics: &[(Span, f64)]) {
+    for s in spans {
+        buf.extend_from_slice(&s.start.to_le_bytes());
+        buf.extend_from_slice(&s.end.to_le_bytes());
+    }
+    buf.extend_from_slice(&(metrics.len() as u32).to_le_bytes());
+    for (s, v) in metrics {
+        buf.extend_from_slice(&s.start.to_le_bytes());
+        buf.extend_from_slice(&s.end.to_le_bytes());
+        buf.extend_from_slice(&v.to_bits().to_le_bytes());
     }
 }
