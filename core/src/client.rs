@@ -154,7 +154,7 @@ impl ClientInner {
         match Runtime::start(&self.config, enrichment(&self.config)) {
             Ok(fresh) => std::mem::forget(self.runtime.swap(Arc::new(fresh))),
             Err(e) => {
-                eprintln!("monitoring: cannot restart in forked child: {e}");
+                log::error!("cannot restart in forked child: {e}");
                 self.runtime.load().abandon_threads();
                 self.closed.store(true, Release);
                 // Nothing of the parent's runtime may be waited for here: shutdown is done.

@@ -8,6 +8,7 @@ pub mod backend;
 pub mod config;
 pub use fork::{after_fork_child, after_fork_parent, before_fork};
 mod client;
+mod diag;
 mod error;
 pub mod event;
 mod fork;

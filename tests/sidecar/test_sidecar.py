@@ -423,6 +423,12 @@ def full_queue_is_429_with_retry_after_and_breakers_show_in_health():
             time.sleep(0.05)
         eq((s, doc["status"], doc["backends"]["down"]["breaker"]), (503, "unhealthy", "open"), str(doc))
         eq(b.stop(), 0)
+        # The engine's own messages are part of the agent's log: JSON lines like the rest.
+        text = b.log_text()
+        stray = [l for l in text.splitlines() if l.strip() and not l.startswith("{")]
+        eq(stray, [], "log lines that are not JSON")
+        failing = [r for r in b.logs() if "backend `down` failing" in r.get("message", "")]
+        assert failing and failing[0].get("level") == "WARN", text
     finally:
         b.kill()
 

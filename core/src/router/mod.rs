@@ -214,6 +214,7 @@ pub(crate) struct Runtime {
 
 impl Runtime {
     pub fn start(cfg: &Config, enrich: Enrichment) -> Result<Runtime> {
+        crate::diag::install_default();
         let instance_tag = format!("{}-{}", std::process::id(), crate::event::now_micros() / 1000);
         // Errors name the key as the user wrote it: the index counts disabled backends too.
         let (keys, configs): (Vec<String>, Vec<BackendConfig>) = cfg
@@ -287,7 +288,7 @@ impl Runtime {
                 .spawn(move || {
                     // A bug in a backend must not take the host process down with it.
                     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
-                        eprintln!("monitoring: internal error: a delivery thread stopped (please report)");
+                        log::error!("internal error: a delivery thread stopped (please report)");
                     }
                     s.alive.fetch_sub(1, AcqRel);
                     s.notify();
@@ -409,7 +410,7 @@ impl Runtime {
         self.shared.wait_until(deadline, batcher_done);
         for (slot, queue) in self.shared.backends.iter().zip(&self.work_queues) {
             let Some(mut guard) = lock_by(&slot.spool, deadline) else {
-                eprintln!("monitoring: backend `{}`: spool busy at the shutdown deadline", slot.config.name);
+                log::warn!("backend `{}`: spool busy at the shutdown deadline", slot.config.name);
                 continue;
             };
             let Some(spool) = guard.as_mut() else { continue };
@@ -436,8 +437,8 @@ impl Runtime {
                         Outcome::Dropped
                     }
                     Err(AppendError::Io(e)) => {
-                        eprintln!(
-                            "monitoring: backend `{}`: {} events lost at shutdown, spool not writable: {e}",
+                        log::error!(
+                            "backend `{}`: {} events lost at shutdown, spool not writable: {e}",
                             slot.config.name,
                             work.batch.len()
                         );
@@ -449,12 +450,12 @@ impl Runtime {
                 self.shared.backends[work.account].done.fetch_add(1, AcqRel);
             }
             if let Err(e) = spool.sync() {
-                eprintln!("monitoring: backend `{}`: fsync of the spool failed: {e}", slot.config.name);
+                log::warn!("backend `{}`: fsync of the spool failed: {e}", slot.config.name);
             }
             publish_spool(spool, &slot.counters);
             if rescued > 0 {
-                eprintln!(
-                    "monitoring: backend `{}` did not answer by the shutdown deadline: {rescued} events spooled",
+                log::warn!(
+                    "backend `{}` did not answer by the shutdown deadline: {rescued} events spooled",
                     slot.config.name
                 );
             }

@@ -176,7 +176,7 @@ impl Worker {
             self.sync_spool();
         } else if self.shared.flush_waiters.load(Acquire) > 0 || self.unsynced_done.len() >= SYNC_EVERY {
             if let Some(Err(e)) = self.with_spool(|s| s.request_sync()) {
-                eprintln!("monitoring: backend `{}`: fsync of the spool failed: {e}", self.name());
+                log::warn!("backend `{}`: fsync of the spool failed: {e}", self.name());
             }
         }
         let durable = self.with_spool(|s| s.durable_through()).unwrap_or(u64::MAX);
@@ -278,7 +278,7 @@ impl Worker {
         self.breaker.publish(&self.shared.backends[self.index].counters.breaker);
         if self.warned {
             self.warned = false;
-            eprintln!("monitoring: backend `{}` recovered", self.name());
+            log::info!("backend `{}` recovered", self.name());
         }
     }
 
@@ -288,7 +288,7 @@ impl Worker {
         if !self.warned {
             self.warned = true;
             let next = if self.has_spool { "retrying, then spooling" } else { "retrying" };
-            eprintln!("monitoring: backend `{}` failing, {next}: {reason}", self.name());
+            log::warn!("backend `{}` failing, {next}: {reason}", self.name());
         }
     }
 
@@ -336,7 +336,7 @@ impl Worker {
                 if !self.disk_warned {
                     self.disk_warned = true;
                     let then = if written.is_ok() { "dead-lettering" } else { "dropping (counted)" };
-                    eprintln!("monitoring: backend `{}`: {reason}; {then} until it works again", self.name());
+                    log::warn!("backend `{}`: {reason}; {then} until it works again", self.name());
                 }
                 if written.is_ok() {
                     add(&counters.failed, batch.len());
@@ -350,7 +350,7 @@ impl Worker {
         };
         if outcome == Outcome::Spooled && self.disk_warned {
             self.disk_warned = false;
-            eprintln!("monitoring: backend `{}`: spooling again", self.name());
+            log::info!("backend `{}`: spooling again", self.name());
         }
         self.publish_spool();
         Held::Done(worst.max(outcome))
@@ -368,7 +368,7 @@ impl Worker {
             None | Some(Ok(None)) => return self.publish_spool(),
             Some(Ok(Some(u))) => u,
             Some(Err(e)) => {
-                eprintln!("monitoring: backend `{}`: reading the spool: {e}", self.name());
+                log::warn!("backend `{}`: reading the spool: {e}", self.name());
                 return;
             }
         };
@@ -412,7 +412,7 @@ impl Worker {
         if acked {
             self.replay_failures = 0;
             if let Some(Err(e)) = self.with_spool(|s| s.ack(unacked)) {
-                eprintln!("monitoring: backend `{}`: recording spool progress: {e}", self.name());
+                log::warn!("backend `{}`: recording spool progress: {e}", self.name());
             }
         } else {
             self.replay_failures += 1;
@@ -425,7 +425,7 @@ impl Worker {
 
     fn sync_spool(&mut self) {
         if let Some(Err(e)) = self.with_spool(|s| s.sync()) {
-            eprintln!("monitoring: backend `{}`: fsync of the spool failed: {e}", self.name());
+            log::warn!("backend `{}`: fsync of the spool failed: {e}", self.name());
         }
     }
 
@@ -477,8 +477,8 @@ impl Worker {
         add(&counters.failed, indices.len());
         match self.dead_letter.write(batch, indices, reason) {
             Ok(()) => add(&counters.dead_lettered, indices.len()),
-            Err(e) => eprintln!(
-                "monitoring: backend `{}`: {} events lost, dead-letter file {} not writable: {e}",
+            Err(e) => log::error!(
+                "backend `{}`: {} events lost, dead-letter file {} not writable: {e}",
                 self.name(),
                 indices.len(),
                 self.dead_letter.path().display()

@@ -302,8 +302,8 @@ impl Spool {
         if good_end < data.len() {
             OpenOptions::new().write(true).open(&path)?.set_len(good_end as u64)?;
             self.damage.torn_tails += 1;
-            eprintln!(
-                "monitoring: spool {}: cut {} bytes of an unfinished write",
+            log::warn!(
+                "spool {}: cut {} bytes of an unfinished write",
                 path.display(),
                 data.len() - good_end
             );
@@ -381,14 +381,14 @@ impl Spool {
                 Ok(0) => {}
                 Ok(n) => {
                     total += n;
-                    eprintln!(
-                        "monitoring: spool {}: adopted {n} events left by an earlier process in {}",
+                    log::info!(
+                        "spool {}: adopted {n} events left by an earlier process in {}",
                         self.dir.display(),
                         dir.display()
                     )
                 }
                 Err(e) => {
-                    eprintln!("monitoring: spool {}: adopting {}: {e}", self.dir.display(), dir.display());
+                    log::warn!("spool {}: adopting {}: {e}", self.dir.display(), dir.display());
                     continue;
                 }
             }
@@ -541,7 +541,7 @@ impl Spool {
             }
         }
         if dropped > 0 {
-            eprintln!("monitoring: spool {} full: dropped the {dropped} oldest events", self.dir.display());
+            log::warn!("spool {} full: dropped the {dropped} oldest events", self.dir.display());
         }
         Ok(dropped)
     }
@@ -661,8 +661,8 @@ impl Spool {
     fn count_lost(&mut self, n: u64, pos: Position) {
         if n > 0 {
             self.damage.records_lost += n;
-            eprintln!(
-                "monitoring: spool {}: skipped {n} damaged or missing records before segment {} offset {}",
+            log::warn!(
+                "spool {}: skipped {n} damaged or missing records before segment {} offset {}",
                 self.dir.display(),
                 pos.segment,
                 pos.offset
@@ -728,7 +728,7 @@ impl Syncer {
                     Ok(()) => {
                         shared.done.fetch_max(upto, AcqRel);
                     }
-                    Err(e) => eprintln!("monitoring: spool {}: fsync failed: {e}", dir.display()),
+                    Err(e) => log::warn!("spool {}: fsync failed: {e}", dir.display()),
                 }
                 shared.handled.fetch_add(1, AcqRel);
             }
