@@ -106,6 +106,18 @@ enum monitoring_status monitoring_job_start(struct monitoring_client *c,
                                             struct monitoring_job **out);
 
 /**
+ * `monitoring_job_start` with the job's `entity.business_key` (a lot, a wafer: the id the
+ * factory knows it by) and `entity.sub_key`; NULL = none. Every event of the job carries them.
+ */
+enum monitoring_status monitoring_job_start_keyed(struct monitoring_client *c,
+                                                  const char *name,
+                                                  const char *entity_type,
+                                                  const char *parent_id,
+                                                  const char *business_key,
+                                                  const char *sub_key,
+                                                  struct monitoring_job **out);
+
+/**
  * The job's id (a UUIDv7, its `entity.id`), valid until the job is finished. NULL if `j` is.
  */
 const char *monitoring_job_id(const struct monitoring_job *j);

@@ -762,14 +762,16 @@ emit(self, event)
     XSRETURN(1);
 
 SV *
-_job_start(self, name, entity_type, parent_id)
+_job_start(self, name, entity_type, parent_id, business_key = NULL, sub_key = NULL)
     SV *self
     SV *name
     SV *entity_type
     SV *parent_id
+    SV *business_key
+    SV *sub_key
   PREINIT:
     mon_client *cl;
-    const char *n, *et, *pid;
+    const char *n, *et, *pid, *bk = NULL, *sk = NULL;
     monitoring_job *j = NULL;
     monitoring_status st;
     mon_job *mj;
@@ -779,7 +781,11 @@ _job_start(self, name, entity_type, parent_id)
     n = text_arg(aTHX_ name, "name", 0);
     et = text_arg(aTHX_ entity_type, "entity_type", 1);
     pid = text_arg(aTHX_ parent_id, "parent_id", 1);
-    st = monitoring_job_start(cl->c, n, et, pid, &j);
+    if (business_key)
+        bk = text_arg(aTHX_ business_key, "business_key", 1);
+    if (sub_key)
+        sk = text_arg(aTHX_ sub_key, "sub_key", 1);
+    st = monitoring_job_start_keyed(cl->c, n, et, pid, bk, sk, &j);
     if (st != MONITORING_OK)
         mon_throw_last(aTHX_ (int)st);
     Newxz(mj, 1, mon_job);

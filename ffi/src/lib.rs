@@ -6,9 +6,10 @@
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
 use std::time::Duration;
 
-use monitoring_core::{parse_final_status, Client, Error, Job};
+use monitoring_core::{parse_final_status, Client, Error, Job, JobOptions};
 
 /// A configured client. Create with `monitoring_configure`, free with `monitoring_client_free`.
 pub struct monitoring_client {
@@ -222,17 +223,38 @@ pub unsafe extern "C" fn monitoring_job_start(
     parent_id: *const c_char,
     out: *mut *mut monitoring_job,
 ) -> monitoring_status {
+    // SAFETY: the caller's guarantees are the same; NULL keys mean none.
+    unsafe { monitoring_job_start_keyed(c, name, entity_type, parent_id, ptr::null(), ptr::null(), out) }
+}
+
+/// `monitoring_job_start` with the job's `entity.business_key` (a lot, a wafer: the id the
+/// factory knows it by) and `entity.sub_key`; NULL = none. Every event of the job carries them.
+#[no_mangle]
+pub unsafe extern "C" fn monitoring_job_start_keyed(
+    c: *mut monitoring_client,
+    name: *const c_char,
+    entity_type: *const c_char,
+    parent_id: *const c_char,
+    business_key: *const c_char,
+    sub_key: *const c_char,
+    out: *mut *mut monitoring_job,
+) -> monitoring_status {
     guard(|| {
         if out.is_null() {
             return Err(null("out"));
         }
         // SAFETY: out is non-NULL and writable.
-        unsafe { *out = std::ptr::null_mut() };
+        unsafe { *out = ptr::null_mut() };
         let client = unsafe { client(c) }?;
         let name = unsafe { arg(name, "name") }?;
-        let entity_type = unsafe { opt_arg(entity_type, "entity_type") }?;
-        let parent_id = unsafe { opt_arg(parent_id, "parent_id") }?;
-        let job = client.job(name, entity_type, parent_id)?;
+        let text = |p: *const c_char, what: &str| unsafe { opt_arg(p, what) }.map(|o| o.map(str::to_owned));
+        let options = JobOptions {
+            entity_type: text(entity_type, "entity_type")?,
+            parent_id: text(parent_id, "parent_id")?,
+            business_key: text(business_key, "business_key")?,
+            sub_key: text(sub_key, "sub_key")?,
+        };
+        let job = client.job_with(name, options)?;
         let id = CString::new(job.id()).map_err(|e| Error::Internal(e.to_string()))?;
         unsafe { *out = Box::into_raw(Box::new(monitoring_job { job, id })) };
         Ok(())

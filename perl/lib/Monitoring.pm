@@ -161,6 +161,11 @@ The job's C<entity.type>; default C<job> (a lot, a step, a recipe, ...).
 
 The parent job (its id becomes C<entity.parent_id>): a job object or an id string.
 
+=item business_key => $key, sub_key => $key
+
+C<entity.business_key> and C<entity.sub_key> on every event of the job: the ids the factory
+knows it by (a lot, a wafer).
+
 =back
 
 Dies with a L<Monitoring::Error> when the job cannot be started (an empty name, a client that is

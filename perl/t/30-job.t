@@ -65,6 +65,27 @@ subtest 'a job from start to finish' => sub {
     $client->shutdown(5);
 };
 
+subtest 'business and sub keys on every event of the job' => sub {
+    my $dir = workdir();
+    my $client = Monitoring->configure(config_json($dir));
+    my $w = $client->job('etch', entity_type => 'wafer', business_key => 'LOT-42', sub_key => 'W-07');
+    ok($w->progress(50), 'progress');
+    ok($w->finish, 'finish');
+    my $plain = $client->job('clean', business_key => undef);
+    ok($plain->finish, 'a job without keys');
+    $client->flush(5);
+    my @events = read_events($dir);
+    my @w = of_job($w->id, @events);
+    is(scalar @w, 3, 'three events');
+    is_deeply([map { [$_->{entity}{business_key}, $_->{entity}{sub_key}] } @w],
+              [(['LOT-42', 'W-07']) x 3], 'keys on each');
+    my @p = of_job($plain->id, @events);
+    is_deeply([map { [$_->{entity}{business_key}, $_->{entity}{sub_key}] } @p], [([undef, undef]) x 2], 'none: null');
+    eval { $client->job('x', lot => 'LOT-1') };
+    like($@, qr/unknown job option\(s\) `lot`.*business_key, sub_key/, 'unknown options are named, the known listed');
+    $client->shutdown(5);
+};
+
 subtest 'wrong calls croak, the job stays usable' => sub {
     my $dir = workdir();
     my $client = Monitoring->configure(config_json($dir));

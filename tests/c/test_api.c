@@ -388,6 +388,10 @@ static void t_null_arguments(void) {
   CHECK_NULL_ARG(monitoring_job_start(c, NULL, NULL, NULL, &j));
   CHECK(j == NULL);
   CHECK_NULL_ARG(monitoring_job_start(c, "job", NULL, NULL, NULL));
+  CHECK_NULL_ARG(monitoring_job_start_keyed(NULL, "job", NULL, NULL, "LOT-1", NULL, &j));
+  CHECK(j == NULL);
+  CHECK_NULL_ARG(monitoring_job_start_keyed(c, NULL, NULL, NULL, "LOT-1", NULL, &j));
+  CHECK_NULL_ARG(monitoring_job_start_keyed(c, "job", NULL, NULL, "LOT-1", "W-01", NULL));
 
   const char *id = monitoring_job_id(NULL);
   CHECKF(id == NULL || id[0] == '\0', "monitoring_job_id(NULL) returned \"%s\"", id);

@@ -391,6 +391,40 @@ static void t_job_failure_and_child(void) {
   free(dir);
 }
 
+/* The keys a factory knows a job by (a lot, a wafer) are on every event of the job. */
+static void t_job_business_and_sub_keys(void) {
+  char *dir = tu_tmpdir("jobkeys");
+  monitoring_client *c = NULL;
+  OPEN_FS(c, dir, NULL);
+  monitoring_job *w = NULL, *plain = NULL;
+  CHECK_OK(monitoring_job_start_keyed(c, "etch", "wafer", NULL, "LOT-42", "W-07", &w));
+  CHECK_OK(monitoring_job_start_keyed(c, "clean", NULL, NULL, NULL, NULL, &plain));
+  char wid[64], pid[64];
+  snprintf(wid, sizeof wid, "%s", monitoring_job_id(w));
+  snprintf(pid, sizeof pid, "%s", monitoring_job_id(plain));
+  CHECK_OK(monitoring_job_metric(w, "depth_nm", 812.5));
+  CHECK_OK(monitoring_job_finish(w, "succeeded", NULL));
+  CHECK_OK(monitoring_job_finish(plain, "succeeded", NULL));
+  CHECK_OK(monitoring_shutdown(c, 5000));
+  monitoring_client_free(c);
+
+  tu_events ev = {0};
+  LOAD(dir, ev);
+  job_events k = job_view(&ev, wid), p = job_view(&ev, pid);
+  CHECKF(k.started && k.finished && k.nmetric == 1 && k.total == 3, "keyed job: %d events", k.total);
+  CHECK_STREQ(mj_str(k.started, "entity.type"), "wafer");
+  CHECK_STREQ(mj_str(k.started, "entity.business_key"), "LOT-42");
+  CHECK_STREQ(mj_str(k.started, "entity.sub_key"), "W-07");
+  CHECK_STREQ(mj_str(k.finished, "entity.business_key"), "LOT-42");
+  CHECK_STREQ(mj_str(k.finished, "entity.sub_key"), "W-07");
+  CHECKF(p.started && p.finished, "plain job: %d events", p.total);
+  CHECK_STREQ(mj_str(p.started, "entity.type"), "job");
+  CHECK(mj_is_null(p.started, "entity.business_key"));
+  CHECK(mj_is_null(p.finished, "entity.sub_key"));
+  tu_events_free(&ev);
+  free(dir);
+}
+
 static int mentions_progress(const char *msg) {
   return strstr(msg, "progress") || strstr(msg, "percent");
 }
@@ -624,6 +658,7 @@ int main(int argc, char **argv) {
       {"8 threads emit concurrently, each event written once", t_threads_emit_concurrently, 40},
       {"job succeeded: events, metrics, metadata, durations", t_job_success, 0},
       {"job failed and canceled, child job with parent", t_job_failure_and_child, 0},
+      {"job with business and sub keys on every event", t_job_business_and_sub_keys, 0},
       {"job invalid percent, metric and status", t_job_invalid_arguments, 0},
       {"job calls after shutdown", t_job_calls_after_shutdown, 0},
       {"job used after its client was freed", t_job_outlives_client, 0},

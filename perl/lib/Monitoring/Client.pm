@@ -9,21 +9,22 @@ use Scalar::Util qw(blessed);
 
 require Monitoring;    # loads the XS part: new, emit, flush, shutdown, _job_start, _stats_json
 
-my %JOB_OPTIONS = map { $_ => 1 } qw(entity_type parent_id parent);
+my %JOB_OPTIONS = map { $_ => 1 } qw(entity_type parent_id parent business_key sub_key);
 
 sub _usage { Monitoring::Error::_throw(1, "invalid argument: usage: $_[0]") }
 
 sub job {
     my ($self, $name, @opts) = @_;
-    _usage('$client->job($name, entity_type => $type, parent_id => $id_or_job)') if @opts % 2;
+    _usage('$client->job($name, entity_type => $type, parent_id => $id_or_job, business_key => $key, sub_key => $key)')
+      if @opts % 2;
     my %opt = @opts;
     if (my @unknown = grep { !$JOB_OPTIONS{$_} } sort keys %opt) {
         Monitoring::Error::_throw(1, 'invalid argument: unknown job option(s) '
-              . join(', ', map {"`$_`"} @unknown) . ' (known: entity_type, parent_id, parent)');
+              . join(', ', map {"`$_`"} @unknown) . ' (known: entity_type, parent_id, parent, business_key, sub_key)');
     }
     my $parent = defined $opt{parent_id} ? $opt{parent_id} : $opt{parent};
     $parent = $parent->id if blessed $parent && $parent->isa('Monitoring::Job');
-    return $self->_job_start($name, $opt{entity_type}, $parent);
+    return $self->_job_start($name, $opt{entity_type}, $parent, $opt{business_key}, $opt{sub_key});
 }
 
 sub with_job {
