@@ -7,7 +7,7 @@ export CARGO_TARGET_DIR := $(CURDIR)/target
 LIBDIR := $(CARGO_TARGET_DIR)/release
 STAGE := $(CARGO_TARGET_DIR)/stage
 
-.PHONY: all lib deps header check stage test test-rust test-c test-sidecar test-python test-java test-r test-perl test-conformance test-fuzz demo bench fuzz install clean
+.PHONY: all lib deps header check stage test test-rust test-c test-sidecar test-python test-java test-r test-perl test-conformance test-fuzz test-faults soak demo bench fuzz install clean
 
 all: lib
 
@@ -37,7 +37,7 @@ install: lib
 stage:
 	$(MAKE) --no-print-directory install PREFIX=$(STAGE) >/dev/null
 
-test: deps check test-rust lib stage test-c test-sidecar test-python test-java test-r test-perl test-conformance test-fuzz
+test: deps check test-rust lib stage test-c test-sidecar test-faults test-python test-java test-r test-perl test-conformance test-fuzz
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -50,6 +50,16 @@ test-c: lib stage
 # earlier clients' bodies, every error answer, SIGHUP under load, SIGTERM.
 test-sidecar: lib
 	tests/sidecar/run.sh
+
+# Fault injection, real processes: kill -9 of the agent under durable_ack load (50 kills), a full
+# tmpfs (needs root), a backend that never answers, a refusing backend beside a healthy one,
+# 20 forked children.
+test-faults: lib
+	tests/faults/run.sh
+
+# The long fault run, by hand: 300 kills, more load, more throughput pairs.
+soak: lib
+	SOAK=1 tests/faults/run.sh
 
 # The Python wheel: built with maturin, installed into a fresh venv (target/py-venv), pytest.
 test-python:
@@ -85,6 +95,7 @@ bench: deps lib
 	java/run-bench.sh
 	r/bench/run.sh
 	perl/bench/run.sh
+	bench/run_spool.sh
 	scripts/assemble-benchmarks.sh
 
 # A short bounded pass of every fuzz target (nightly + cargo-fuzz; crashes become regressions).
