@@ -380,3 +380,45 @@ fn clients_sharing_a_spool_folder_each_get_their_own() {
         c.shutdown(Duration::from_secs(2)).unwrap();
     }
 }
+
+#[test]
+fn a_hung_backend_with_a_full_queue_at_shutdown_loses_nothing() {
+    // The worker is stuck in a call that never returns, its queue (16 batches) is full and the
+    // batcher holds more: at the shutdown deadline every one of them goes to the spool, and
+    // the next client delivers them all.
+    let dir = tempfile::tempdir().unwrap();
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let conns: Vec<_> = silent.incoming().take(4).collect();
+        std::thread::sleep(Duration::from_secs(60));
+        drop(conns);
+    });
+    let cfg = |url: &str| {
+        format!(
+            "direct_backends:\n  - {{type: webhook, name: hook, url: '{url}', timeout_ms: 30000}}\nspool: {{path: '{}'}}\nqueue: {{batch_max: 1, flush_interval_ms: 1, on_full: block}}\n",
+            dir.path().display()
+        )
+    };
+    let first = client(cfg(&format!("http://127.0.0.1:{port}/x")));
+    for i in 0..40 {
+        first.emit(event(i).as_bytes()).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
+    let _ = first.shutdown(Duration::from_millis(500));
+    assert!(t.elapsed() < Duration::from_millis(700), "shutdown took {:?}", t.elapsed());
+    let stats = first.stats();
+    assert_eq!((stats.spooled, stats.dropped), (40, 0), "{stats:?}");
+    drop(first);
+
+    let s = sink(|_| 200);
+    let second = client(cfg(&s.url));
+    let start = Instant::now();
+    while s.events().len() < 40 && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    second.shutdown(Duration::from_secs(5)).unwrap();
+    let got = s.events();
+    assert_eq!((got.len(), keys(&got).len()), (40, 40), "every event once");
+}

@@ -173,6 +173,20 @@ impl Batcher {
                     // batches to disk at disk speed, and waiting for it loses nothing.
                     let open =
                         BreakerState::from_u8(slot.counters.breaker.load(Relaxed)) == BreakerState::Open;
+                    if self.spooled && self.shared.stopping() {
+                        // A full queue at shutdown: the worker is stuck in a backend call. Its
+                        // spool takes the batch instead (the worker does not hold that lock
+                        // while it waits on the network), so a hung backend costs no events.
+                        let by = Instant::now() + Duration::from_millis(100);
+                        if let Some(mut guard) = super::lock_by(&slot.spool, by) {
+                            if let Some(spool) = guard.as_mut() {
+                                self.shared.spool_for_stuck_worker(slot, spool, w);
+                                super::publish_spool(spool, &slot.counters);
+                                self.shared.notify();
+                                return;
+                            }
+                        }
+                    }
                     if (open && !self.spooled) || self.shared.stopping() {
                         crate::stats::add(&slot.counters.dropped, w.batch.len());
                         w.tracker.finish(Outcome::Dropped, &self.shared.counters);

@@ -104,7 +104,7 @@ pub(crate) fn publish_spool(spool: &Spool, c: &BackendCounters) {
 
 /// Locks `m`, waiting for it no later than `deadline` (a poisoned lock is still usable here:
 /// the spool's state is consistent between calls).
-fn lock_by<T>(m: &Mutex<T>, deadline: Instant) -> Option<MutexGuard<'_, T>> {
+pub(crate) fn lock_by<T>(m: &Mutex<T>, deadline: Instant) -> Option<MutexGuard<'_, T>> {
     loop {
         match m.try_lock() {
             Ok(g) => return Some(g),
@@ -118,6 +118,39 @@ fn lock_by<T>(m: &Mutex<T>, deadline: Instant) -> Option<MutexGuard<'_, T>> {
 }
 
 impl Shared {
+    /// At shutdown, writes `work` to the spool of `slot`, whose worker is stuck in a backend
+    /// call, counts it and finishes it. Returns the events spooled.
+    pub fn spool_for_stuck_worker(&self, slot: &BackendSlot, spool: &mut Spool, work: Work) -> usize {
+        let n = work.batch.len();
+        let outcome = match spool.append(&work.batch) {
+            Ok(dropped_oldest) => {
+                add(&slot.counters.spooled, n);
+                add(&slot.counters.dropped, dropped_oldest as usize);
+                add(&self.counters.dropped, dropped_oldest as usize);
+                Outcome::Spooled
+            }
+            Err(AppendError::Full) => {
+                add(&slot.counters.dropped, n);
+                Outcome::Dropped
+            }
+            Err(AppendError::Io(e)) => {
+                log::error!(
+                    "backend `{}`: {n} events lost at shutdown, spool not writable: {e}",
+                    slot.config.name
+                );
+                add(&slot.counters.dropped, n);
+                Outcome::Dropped
+            }
+        };
+        work.tracker.finish(outcome, &self.counters);
+        self.backends[work.account].done.fetch_add(1, AcqRel);
+        if outcome == Outcome::Spooled {
+            n
+        } else {
+            0
+        }
+    }
+
     /// Sleeps up to `d`, or less if woken; returns false if stopping.
     pub fn sleep(&self, d: Duration) -> bool {
         let deadline = Instant::now() + d;
@@ -424,30 +457,7 @@ impl Runtime {
             works.extend(queue.try_iter());
             let mut rescued = 0;
             for work in works {
-                let outcome = match spool.append(&work.batch) {
-                    Ok(dropped_oldest) => {
-                        add(&slot.counters.spooled, work.batch.len());
-                        add(&slot.counters.dropped, dropped_oldest as usize);
-                        add(&self.shared.counters.dropped, dropped_oldest as usize);
-                        rescued += work.batch.len();
-                        Outcome::Spooled
-                    }
-                    Err(AppendError::Full) => {
-                        add(&slot.counters.dropped, work.batch.len());
-                        Outcome::Dropped
-                    }
-                    Err(AppendError::Io(e)) => {
-                        log::error!(
-                            "backend `{}`: {} events lost at shutdown, spool not writable: {e}",
-                            slot.config.name,
-                            work.batch.len()
-                        );
-                        add(&slot.counters.dropped, work.batch.len());
-                        Outcome::Dropped
-                    }
-                };
-                work.tracker.finish(outcome, &self.shared.counters);
-                self.shared.backends[work.account].done.fetch_add(1, AcqRel);
+                rescued += self.shared.spool_for_stuck_worker(slot, spool, work);
             }
             if let Err(e) = spool.sync() {
                 log::warn!("backend `{}`: fsync of the spool failed: {e}", slot.config.name);
