@@ -569,9 +569,10 @@ def main():
       " in this VM); wrk costs about as much again per request on the same 2 CPUs, and everything but the measured"
       " servers (wrk, other processes, the kernel) used %.0f of the %.0f CPU-seconds of this run. At that cost per request the 2 CPUs of this machine cannot carry 50,000"
       " requests/s with the load generator on them. A batch costs %s µs of CPU per event, most of it in the core:"
-      " `emit` validates each event on the HTTP thread and the core's single batcher thread parses and encodes it"
-      " again (the same path as in-process `monitoring_emit`, see the C section), so the batch endpoint runs at"
-      " the batcher's pace; 429 answers (`non-2xx`) are the agent refusing batches while its queue is full."
+      " `emit` validates each event on the HTTP thread (one serde_json parse that records where the fields are)"
+      " and the core's single batcher thread encodes it from those offsets (the same path as in-process"
+      " `monitoring_emit`, see the C section), so the batch endpoint runs at the pace of those two threads;"
+      " 429 answers (`non-2xx`) are the agent refusing batches while its queue is full."
       % (fmt(1e6 * x1["server_cpu"] / max(1, x1.get("events") or 1), 1),
          fmt(1e6 * stack_rows[0]["server_cpu"] / max(1, stack_rows[0].get("events") or 1), 1) if stack_rows else "-",
          max(0.0, machine_total - ours), elapsed * (os.cpu_count() or 1),
