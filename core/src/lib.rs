@@ -33,8 +33,10 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 #[doc(hidden)]
 pub mod fuzzing {
     /// Validates an event; when valid, enriches and encodes it, and checks the stored form is
-    /// one valid JSON object.
+    /// one valid JSON object. Also checks that `emit`'s fast path agrees with the complete
+    /// validation (never accepts what it rejects, stores the same bytes).
     pub fn event(bytes: &[u8]) {
+        crate::event::fast_path_agrees(bytes);
         if let Ok((text, v)) = crate::event::validate(bytes, 64 * 1024) {
             let raw = crate::event::parse(text).expect("validated events parse again");
             let enrich = crate::event::Enrichment::new(Some("s"), None, None, "fuzz:1");

@@ -292,6 +292,32 @@ pub(crate) fn validate_queued(bytes: &[u8], max_event_bytes: usize) -> Result<(P
     Ok((ParsedEvent::Parsed(parsed), v.at_micros))
 }
 
+/// Checks that the fast path agrees with the complete validation on `bytes`, and panics where
+/// it does not: it must never accept what the complete validation rejects, and must store the
+/// same bytes. Returns whether the fast path took the event. For the tests and the fuzz target.
+#[doc(hidden)]
+pub(crate) fn fast_path_agrees(bytes: &[u8]) -> bool {
+    const MAX: usize = 64 * 1024;
+    let Ok(text) = check_text(bytes, MAX) else { return false };
+    let Some((fast, fast_at)) = fast::validate(text) else { return false };
+    let (parsed, v) = match validate_owned(bytes, MAX) {
+        Ok(ok) => ok,
+        Err(e) => panic!("the fast path accepted what the complete validation rejects ({e}): {text}"),
+    };
+    assert_eq!(fast_at, v.at_micros, "{text}");
+    let enrich = Enrichment::new(Some("fab1"), Some("app"), None, "host:1");
+    let encoded = |ev: &ParsedEvent, at: Option<i64>| {
+        let mut batch = Batch::default();
+        // The same generated key for both.
+        fastrand::seed(7);
+        ev.encode(at, 1_795_334_400_000_001, &enrich, &mut batch);
+        String::from_utf8_lossy(batch.jsonl()).into_owned()
+    };
+    let (fast, complete) = (ParsedEvent::Fast(fast), ParsedEvent::Parsed(parsed));
+    assert_eq!(encoded(&fast, fast_at), encoded(&complete, v.at_micros), "{text}");
+    true
+}
+
 /// Validates one event (schema v1) and keeps it, parsed, for the router.
 pub(crate) fn validate_owned(bytes: &[u8], max_event_bytes: usize) -> Result<(ParsedText, Validated)> {
     let text = check_text(bytes, max_event_bytes)?;

@@ -144,29 +144,9 @@ fn escaped_and_configured_strings_are_written_correctly() {
     assert_eq!(keys.len(), 5);
 }
 
-/// Encodes with a fixed random state, so that two encodings of one event are comparable.
-fn encoded(ev: &ParsedEvent, at_micros: Option<i64>) -> Vec<u8> {
-    let mut batch = Batch::default();
-    fastrand::seed(7);
-    ev.encode(at_micros, 1_795_334_400_000_001, &enrich(), &mut batch);
-    batch.jsonl().to_vec()
-}
-
-/// The fast path accepts exactly what the complete validation accepts (when it does not give
-/// up), and stores the same bytes.
+/// See `fast_path_agrees`: panics where the two paths disagree.
 fn same_as_complete_path(bytes: &[u8]) -> bool {
-    let complete = validate_owned(bytes, 65536);
-    let Ok(text) = check_text(bytes, 65536) else { return false };
-    let Some((fast_ev, fast_at)) = fast::validate(text) else { return false };
-    let (parsed, v) = match complete {
-        Ok(ok) => ok,
-        Err(e) => panic!("the fast path accepted what the complete one rejects ({e}): {text}"),
-    };
-    assert_eq!(fast_at, v.at_micros, "{text}");
-    let fast = encoded(&ParsedEvent::Fast(fast_ev), fast_at);
-    let slow = encoded(&ParsedEvent::Parsed(parsed), v.at_micros);
-    assert_eq!(String::from_utf8_lossy(&fast), String::from_utf8_lossy(&slow), "{text}");
-    true
+    fast_path_agrees(bytes)
 }
 
 #[test]
