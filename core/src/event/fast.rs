@@ -551,16 +551,21 @@ impl Builder {
     }
 }
 
-/// Appends the offset table and the metrics after the text.
+/// Appends the offset table and the metrics after the text (assembled on the stack and appended
+/// whole: a `Vec` append per number cost more than the rest of the table).
 fn put_table(buf: &mut Vec<u8>, spans: &[Span; FIELDS], metrics: &[(Span, f64)]) {
-    for s in spans {
-        buf.extend_from_slice(&s.start.to_le_bytes());
-        buf.extend_from_slice(&s.end.to_le_bytes());
+    let mut table = [0u8; FIELDS * SPAN_BYTES + 4];
+    for (entry, s) in table.chunks_exact_mut(SPAN_BYTES).zip(spans) {
+        entry[..4].copy_from_slice(&s.start.to_le_bytes());
+        entry[4..].copy_from_slice(&s.end.to_le_bytes());
     }
-    buf.extend_from_slice(&(metrics.len() as u32).to_le_bytes());
+    table[FIELDS * SPAN_BYTES..].copy_from_slice(&(metrics.len() as u32).to_le_bytes());
+    buf.extend_from_slice(&table);
     for (s, v) in metrics {
-        buf.extend_from_slice(&s.start.to_le_bytes());
-        buf.extend_from_slice(&s.end.to_le_bytes());
-        buf.extend_from_slice(&v.to_bits().to_le_bytes());
+        let mut entry = [0u8; METRIC_BYTES];
+        entry[..4].copy_from_slice(&s.start.to_le_bytes());
+        entry[4..8].copy_from_slice(&s.end.to_le_bytes());
+        entry[8..].copy_from_slice(&v.to_bits().to_le_bytes());
+        buf.extend_from_slice(&entry);
     }
 }
