@@ -380,7 +380,8 @@ impl<'de> Visitor<'de> for Body<'_, '_> {
                 5 => map.next_value_seed(OrNull(Metrics(&mut *w)))?,
                 _ => {
                     if let Some(raw) = map.next_value::<Option<&'de RawValue>>()? {
-                        if !raw.get().starts_with('{') {
+                        // Escapes in metadata need decoding to be checked: the full path does it.
+                        if !raw.get().starts_with('{') || raw.get().contains("\\u") {
                             return Err(give_up());
                         }
                         w.spans[Field::Metadata as usize] = w.span(raw.get());

@@ -431,6 +431,17 @@ pub(crate) fn check(raw: &RawEvent<'_>) -> Result<Option<i64>> {
         if !meta.get().starts_with('{') {
             return Err(Error::invalid("event.metadata", "metadata must be an object"));
         }
+        // Kept as given (RawValue), so its strings were scanned but not decoded: an escape such
+        // as a lone surrogate (`\ude80`) would be stored, and no JSON reader would take the line
+        // back. Decoding once when there is an escape at all refuses it here instead.
+        if meta.get().contains("\\u") {
+            if let Err(e) = serde_json::from_str::<serde_json::Value>(meta.get()) {
+                return Err(Error::invalid(
+                    "event.metadata",
+                    format!("metadata is not valid JSON text: {e}"),
+                ));
+            }
+        }
     }
     match &body.at {
         None => Ok(None),
