@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 SECONDS_PER_TARGET=${1:-20}
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
-rustup toolchain list | grep -q nightly || { echo "fuzz: the nightly toolchain is required" >&2; exit 1; }
+rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal ||
+  { echo "fuzz: the nightly toolchain is required (rustup toolchain install nightly)" >&2; exit 1; }
 status=0
 for target in event config spool_segment request; do
   mkdir -p "corpus/$target" "artifacts/$target" "regressions/$target"
