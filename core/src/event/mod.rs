@@ -434,7 +434,7 @@ pub(crate) fn check(raw: &RawEvent<'_>) -> Result<Option<i64>> {
         // Kept as given (RawValue), so its strings were scanned but not decoded: an escape such
         // as a lone surrogate (`\ude80`) would be stored, and no JSON reader would take the line
         // back. Decoding once when there is an escape at all refuses it here instead.
-        if meta.get().contains("\\u") {
+        if meta.get().as_bytes().contains(&b'\\') {
             if let Err(e) = serde_json::from_str::<serde_json::Value>(meta.get()) {
                 return Err(Error::invalid(
                     "event.metadata",
