@@ -181,8 +181,8 @@ fn executable_name() -> Option<String> {
     std::env::current_exe().ok()?.file_name()?.to_str().map(str::to_owned)
 }
 
-/// `host:pid`, unique per process on a site.
-fn default_instance_id() -> String {
+/// `host:pid`, unique per process on a site: `app.instance_id` when the configuration has none.
+pub fn default_instance_id() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: gethostname writes at most buf.len() bytes into buf.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };

@@ -19,7 +19,7 @@ mod rusage;
 mod spool;
 mod stats;
 
-pub use client::Client;
+pub use client::{default_instance_id, Client};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use event::{Kind, Status};

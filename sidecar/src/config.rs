@@ -189,7 +189,10 @@ impl AgentConfig {
             if let BackendKind::Sidecar(s) = &mut b.kind {
                 if s.managed {
                     if s.source.is_none() {
-                        s.source = Some(agent_identity(&core.app.instance_id));
+                        // Who this agent is, for the envelope of what it forwards.
+                        s.source = Some(
+                            core.app.instance_id.clone().unwrap_or_else(monitoring_core::default_instance_id),
+                        );
                     }
                     if s.site_id.is_none() {
                         s.site_id = core.app.site_id.clone();
@@ -275,23 +278,6 @@ fn check_backends(backends: &[BackendConfig]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Who this agent is, for the envelope of what it forwards: `app.instance_id`, or `host:pid`.
-fn agent_identity(instance_id: &Option<String>) -> String {
-    if let Some(id) = instance_id {
-        return id.clone();
-    }
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into buf.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    let host = if rc == 0 {
-        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-        String::from_utf8_lossy(&buf[..end]).into_owned()
-    } else {
-        "localhost".to_owned()
-    };
-    format!("{host}:{}", std::process::id())
 }
 
 /// The core's `load_document` falls back to `MONITORING_CONFIG`, the applications' file.
