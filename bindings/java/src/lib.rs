@@ -20,6 +20,10 @@
 //! Returned `int`s: 0 when the event was queued, 3 (`QUEUE_FULL`) when it was dropped at a full
 //! queue. Every other outcome is an exception.
 
+/// The engine's allocator (see `libmonitoring`'s): events cross threads, glibc's malloc serialises that.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::ffi::c_char;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;

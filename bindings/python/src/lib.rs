@@ -10,6 +10,10 @@
 //! wait for room. Under `drop` they never wait, and holding the GIL is cheaper than releasing it
 //! (see `python/bench`). No core call can unwind into Python: panics become `InternalError`.
 
+/// The engine's allocator (see `libmonitoring`'s): events cross threads, glibc's malloc serialises that.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod errors;
 mod json;
 

@@ -1,19 +1,16 @@
-//! The fast path of `emit`: the same serde_json parse as the complete validation, but walked by
-//! visitors that write the offsets of the fields into one table on the stack instead of building
-//! the derived structs (which serde moves by value level after level) and a metrics `Vec`; the
-//! text and that table then go to the queue in **one** allocation, where the complete path made
-//! three (the text, the parse, the metrics), each freed on the router thread.
+//! The fast path of `emit`: one pass over the text with a strict scanner (`Scan`) that writes
+//! the offsets of the fields into one table on the stack instead of building the derived structs;
+//! the text and that table then go to the queue in **one** allocation.
 //!
 //! The fast path only ever *accepts*. Anything it does not handle plainly (a string or key with
-//! escapes, an unknown or duplicate field, more than [`MAX_METRICS`] metrics, any invalid input)
-//! makes it give up, and the caller runs the complete validation (`validate_owned`), which
-//! accepts or rejects with the field-naming message it always gave. The parser is the same, so
-//! the fast path is only responsible for never accepting what the complete path's checks reject.
-
-use std::fmt;
-
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
-use serde_json::value::RawValue;
+//! escapes, an unknown or duplicate field, a number with more than 15 digits, more than
+//! [`MAX_METRICS`] metrics, any invalid input) makes it give up, and the caller runs the complete
+//! validation (serde_json, `validate_owned`), which accepts or rejects with the field-naming
+//! message it always gave. So the scanner is only responsible for never accepting what the
+//! complete path rejects, and for reading the same values: `fast_path_agrees` checks both, in the
+//! tests and under the `event` fuzz target. Why a scanner rather than serde_json's own parse
+//! walked by visitors (the previous fast path) or another JSON crate: ARCHITECTURE.md,
+//! dependencies.
 
 use super::{parse_rfc3339_micros, Kind, Status};
 
@@ -94,7 +91,7 @@ fn read_u64(buf: &[u8], at: usize) -> u64 {
 
 /// What one pass over the event collects before the block is built.
 struct Walk<'t> {
-    text: &'t str,
+    scan: Scan<'t>,
     spans: [Span; FIELDS],
     metrics: [(Span, f64); MAX_METRICS],
     n_metrics: usize,
@@ -112,7 +109,7 @@ pub(crate) fn validate(text: &str) -> Option<(FastEvent, Option<i64>)> {
         return None;
     }
     let mut w = Walk {
-        text,
+        scan: Scan { b: text.as_bytes(), i: 0, key_end: 0 },
         spans: [Span::default(); FIELDS],
         metrics: [(Span::default(), 0.0); MAX_METRICS],
         n_metrics: 0,
@@ -121,9 +118,11 @@ pub(crate) fn validate(text: &str) -> Option<(FastEvent, Option<i64>)> {
         progress: None,
         at: None,
     };
-    let mut de = serde_json::Deserializer::from_str(text);
-    Object(Top(&mut w)).deserialize(&mut de).ok()?;
-    de.end().ok()?;
+    w.top()?;
+    w.scan.ws();
+    if w.scan.i != text.len() {
+        return None;
+    }
     let kind = w.kind?;
     // The checks of `check()` that the walk did not make already.
     for f in [Field::IdempotencyKey, Field::EntityType, Field::EntityId] {
@@ -149,278 +148,453 @@ pub(crate) fn validate(text: &str) -> Option<(FastEvent, Option<i64>)> {
     Some((event, at_micros))
 }
 
-/// Gives up (the message is never shown: the complete validation makes its own).
-fn give_up<E: de::Error>() -> E {
-    E::custom("not on the fast path")
-}
-
-impl Walk<'_> {
-    /// The span of `s`, a string serde_json borrowed from the text.
-    fn span(&self, s: &str) -> Span {
-        let start = (s.as_ptr() as usize).wrapping_sub(self.text.as_ptr() as usize) as u32;
-        Span { start, end: start + s.len() as u32 }
-    }
-}
-
-/// A string borrowed from the input (so it had no escapes), or `null` (absent, as serde reads
-/// an `Option`). An escaped string gives up.
-struct OptStr;
-
-impl<'de> DeserializeSeed<'de> for OptStr {
-    type Value = Option<&'de str>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_option(self)
-    }
-}
-
-impl<'de> Visitor<'de> for OptStr {
-    type Value = Option<&'de str>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a string or null")
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_str(Plain).map(Some)
-    }
-}
-
-/// A string borrowed from the input; anything else gives up.
-struct Plain;
-
-impl<'de> Visitor<'de> for Plain {
-    type Value = &'de str;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a string without escapes")
-    }
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(v)
-    }
-}
-
-/// A key: borrowed from the input, or give up.
-struct KeySeed;
-
-impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = &'de str;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_str(Plain)
-    }
-}
-
-/// An object read by the visitor `V`.
-struct Object<V>(V);
-
-impl<'de, V: Visitor<'de, Value = ()>> DeserializeSeed<'de> for Object<V> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self.0)
-    }
-}
-
-/// An object read by the visitor `V`, or `null` (absent, as serde reads an `Option`).
-struct OrNull<V>(V);
-
-impl<'de, V: Visitor<'de, Value = ()>> DeserializeSeed<'de> for OrNull<V> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_option(self)
-    }
-}
-
-impl<'de, V: Visitor<'de, Value = ()>> Visitor<'de> for OrNull<V> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object or null")
-    }
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self.0)
-    }
-}
-
 /// A bit per key, to reject duplicates as serde's derived structs do.
-fn once<E: de::Error>(seen: &mut u32, bit: u32) -> Result<(), E> {
+fn once(seen: &mut u32, bit: u32) -> Option<()> {
     if *seen & (1 << bit) != 0 {
-        return Err(give_up());
+        return None;
     }
     *seen |= 1 << bit;
-    Ok(())
+    Some(())
 }
 
-/// The top-level object.
-struct Top<'w, 't>(&'w mut Walk<'t>);
+const APP: [(&[u8], Field); 4] = [
+    (b"name", Field::AppName),
+    (b"version", Field::AppVersion),
+    (b"instance_id", Field::AppInstanceId),
+    (b"app_id", Field::AppAppId),
+];
 
-impl<'de> Visitor<'de> for Top<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an event")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let w = self.0;
-        let mut seen = 0u32;
-        while let Some(key) = map.next_key_seed(KeySeed)? {
-            let (bit, field) = match key {
-                "idempotency_key" => (0, Some(Field::IdempotencyKey)),
-                "site_id" => (1, Some(Field::SiteId)),
-                "app" => (2, None),
-                "entity" => (3, None),
-                "event" => (4, None),
-                _ => return Err(give_up()),
-            };
-            once(&mut seen, bit)?;
-            match (bit, field) {
-                (_, Some(field)) => {
-                    let v = map.next_value_seed(OptStr)?;
-                    w.spans[field as usize] = v.map(|v| w.span(v)).unwrap_or_default();
+const ENTITY: [(&[u8], Field); 5] = [
+    (b"type", Field::EntityType),
+    (b"id", Field::EntityId),
+    (b"parent_id", Field::ParentId),
+    (b"business_key", Field::BusinessKey),
+    (b"sub_key", Field::SubKey),
+];
+
+impl Walk<'_> {
+    /// The top-level object.
+    fn top(&mut self) -> Option<()> {
+        self.scan.eat(b'{')?;
+        let (mut seen, mut first) = (0u32, true);
+        while let Some(key) = self.scan.next_key(&mut first)? {
+            match key {
+                b"idempotency_key" => self.opt_string(&mut seen, 0, Field::IdempotencyKey)?,
+                b"site_id" => self.opt_string(&mut seen, 1, Field::SiteId)?,
+                b"app" => {
+                    once(&mut seen, 2)?;
+                    self.strings(&APP)?;
                 }
-                (2, _) => map.next_value_seed(OrNull(Fields { walk: &mut *w, fields: &APP }))?,
-                (3, _) => map.next_value_seed(OrNull(Fields { walk: &mut *w, fields: &ENTITY }))?,
-                _ => map.next_value_seed(Object(Body(&mut *w)))?,
+                b"entity" => {
+                    once(&mut seen, 3)?;
+                    self.strings(&ENTITY)?;
+                }
+                b"event" => {
+                    once(&mut seen, 4)?;
+                    self.body()?;
+                }
+                _ => return None,
             }
         }
-        if seen & (1 << 4) == 0 {
-            // `event` is required.
-            return Err(give_up());
+        // `event` is required.
+        (seen & (1 << 4) != 0).then_some(())
+    }
+
+    /// An optional string field, seen once.
+    fn opt_string(&mut self, seen: &mut u32, bit: u32, f: Field) -> Option<()> {
+        once(seen, bit)?;
+        self.spans[f as usize] = self.scan.opt_string()?.unwrap_or_default();
+        Some(())
+    }
+
+    /// `app` or `entity`: an object of optional strings, or `null`.
+    fn strings(&mut self, fields: &[(&[u8], Field)]) -> Option<()> {
+        if self.scan.null() {
+            return Some(());
         }
-        Ok(())
-    }
-}
-
-const APP: [(&str, Field); 4] = [
-    ("name", Field::AppName),
-    ("version", Field::AppVersion),
-    ("instance_id", Field::AppInstanceId),
-    ("app_id", Field::AppAppId),
-];
-
-const ENTITY: [(&str, Field); 5] = [
-    ("type", Field::EntityType),
-    ("id", Field::EntityId),
-    ("parent_id", Field::ParentId),
-    ("business_key", Field::BusinessKey),
-    ("sub_key", Field::SubKey),
-];
-
-/// `app` or `entity`: an object of optional strings.
-struct Fields<'w, 't> {
-    walk: &'w mut Walk<'t>,
-    fields: &'static [(&'static str, Field)],
-}
-
-impl<'de> Visitor<'de> for Fields<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object of optional strings")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let w = self.walk;
-        let mut seen = 0u32;
-        while let Some(key) = map.next_key_seed(KeySeed)? {
-            let Some(bit) = self.fields.iter().position(|(name, _)| *name == key) else {
-                return Err(give_up());
-            };
-            once(&mut seen, bit as u32)?;
-            let v = map.next_value_seed(OptStr)?;
-            w.spans[self.fields[bit].1 as usize] = v.map(|v| w.span(v)).unwrap_or_default();
+        self.scan.eat(b'{')?;
+        let (mut seen, mut first) = (0u32, true);
+        while let Some(key) = self.scan.next_key(&mut first)? {
+            let bit = fields.iter().position(|(name, _)| *name == key)?;
+            self.opt_string(&mut seen, bit as u32, fields[bit].1)?;
         }
-        Ok(())
+        Some(())
     }
-}
 
-/// `event`: an object (not `null`).
-struct Body<'w, 't>(&'w mut Walk<'t>);
-
-impl<'de> Visitor<'de> for Body<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let w = self.0;
-        let mut seen = 0u32;
-        while let Some(key) = map.next_key_seed(KeySeed)? {
-            let bit = match key {
-                "kind" => 0,
-                "at" => 1,
-                "status" => 2,
-                "progress" => 3,
-                "message" => 4,
-                "metrics" => 5,
-                "metadata" => 6,
-                _ => return Err(give_up()),
-            };
-            once(&mut seen, bit)?;
-            match bit {
-                0 => {
-                    let name = map.next_value_seed(OptStr)?.ok_or_else(give_up)?;
-                    w.kind = Some(Kind::ALL.into_iter().find(|k| k.as_str() == name).ok_or_else(give_up)?);
+    /// `event`: an object (not `null`).
+    fn body(&mut self) -> Option<()> {
+        self.scan.eat(b'{')?;
+        let (mut seen, mut first) = (0u32, true);
+        while let Some(key) = self.scan.next_key(&mut first)? {
+            match key {
+                b"kind" => {
+                    once(&mut seen, 0)?;
+                    let name = self.scan.string()?;
+                    self.kind = Some(Kind::ALL.into_iter().find(|k| k.as_str().as_bytes() == name)?);
                 }
-                1 => w.at = map.next_value_seed(OptStr)?.map(|v| w.span(v)),
-                2 => {
-                    if let Some(name) = map.next_value_seed(OptStr)? {
-                        w.status =
-                            Some(Status::ALL.into_iter().find(|s| s.as_str() == name).ok_or_else(give_up)?);
+                b"at" => {
+                    once(&mut seen, 1)?;
+                    self.at = self.scan.opt_string()?;
+                }
+                b"status" => {
+                    once(&mut seen, 2)?;
+                    if !self.scan.null() {
+                        let name = self.scan.string()?;
+                        self.status = Some(Status::ALL.into_iter().find(|s| s.as_str().as_bytes() == name)?);
                     }
                 }
-                3 => w.progress = map.next_value::<Option<f64>>()?,
-                4 => {
-                    let v = map.next_value_seed(OptStr)?;
-                    w.spans[Field::Message as usize] = v.map(|v| w.span(v)).unwrap_or_default();
+                b"progress" => {
+                    once(&mut seen, 3)?;
+                    self.progress = if self.scan.null() { None } else { Some(self.scan.number()?) };
                 }
-                5 => map.next_value_seed(OrNull(Metrics(&mut *w)))?,
-                _ => {
-                    if let Some(raw) = map.next_value::<Option<&'de RawValue>>()? {
-                        // Escapes in metadata need decoding to be checked: the full path does it (a byte
-                        // search: `str::contains` builds a searcher, hundreds of instructions per event).
-                        if !raw.get().starts_with('{') || raw.get().as_bytes().contains(&b'\\') {
-                            return Err(give_up());
+                b"message" => self.opt_string(&mut seen, 4, Field::Message)?,
+                b"metrics" => {
+                    once(&mut seen, 5)?;
+                    if !self.scan.null() {
+                        self.metrics()?;
+                    }
+                }
+                b"metadata" => {
+                    once(&mut seen, 6)?;
+                    if !self.scan.null() {
+                        // An object, kept as given. Its strings have no escapes (the scanner
+                        // gives up on a backslash): escapes need decoding to be checked, and
+                        // the complete path does that.
+                        self.scan.ws();
+                        let start = self.scan.i;
+                        if self.scan.peek()? != b'{' {
+                            return None;
                         }
-                        w.spans[Field::Metadata as usize] = w.span(raw.get());
+                        self.scan.value(METADATA_DEPTH)?;
+                        self.spans[Field::Metadata as usize] =
+                            Span { start: start as u32, end: self.scan.i as u32 };
                     }
                 }
+                _ => return None,
             }
         }
-        Ok(())
+        Some(())
+    }
+
+    /// `event.metrics`: names without escapes, finite numbers, no duplicates.
+    fn metrics(&mut self) -> Option<()> {
+        self.scan.eat(b'{')?;
+        let mut first = true;
+        while let Some(name) = self.scan.next_key(&mut first)? {
+            if name.is_empty() || self.n_metrics == MAX_METRICS {
+                return None;
+            }
+            let value = self.scan.number()?;
+            let b = self.scan.b;
+            if self.metrics[..self.n_metrics]
+                .iter()
+                .any(|(s, _)| b.get(s.start as usize..s.end as usize) == Some(name))
+            {
+                return None;
+            }
+            let end = self.scan.key_end;
+            self.metrics[self.n_metrics] = (Span { start: end - name.len() as u32, end }, value);
+            self.n_metrics += 1;
+        }
+        Some(())
     }
 }
 
-/// `event.metrics`: names without escapes, finite numbers, no duplicates.
-struct Metrics<'w, 't>(&'w mut Walk<'t>);
+/// How deep metadata may nest on the fast path (serde_json stops at 128 levels in all).
+const METADATA_DEPTH: u32 = 32;
 
-impl<'de> Visitor<'de> for Metrics<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object of metric name to number")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let w = self.0;
-        while let Some(name) = map.next_key_seed(KeySeed)? {
-            let value: f64 = map.next_value()?;
-            if name.is_empty() || !value.is_finite() || w.n_metrics == MAX_METRICS {
-                return Err(give_up());
-            }
-            let text = w.text.as_bytes();
-            let duplicate = w.metrics[..w.n_metrics]
-                .iter()
-                .any(|(s, _)| text.get(s.start as usize..s.end as usize) == Some(name.as_bytes()));
-            if duplicate {
-                return Err(give_up());
-            }
-            w.metrics[w.n_metrics] = (w.span(name), value);
-            w.n_metrics += 1;
+/// A strict reader of the JSON this path accepts: what serde_json accepts, minus escapes in
+/// strings and numbers it might round differently. Every method returns `None` to give up.
+struct Scan<'t> {
+    b: &'t [u8],
+    i: usize,
+    /// Where the last key read by `next_key` ends (its closing quote).
+    key_end: u32,
+}
+
+impl<'t> Scan<'t> {
+    /// JSON's whitespace (serde_json's: no other Unicode spaces).
+    #[inline(always)]
+    fn ws(&mut self) {
+        // Compact JSON has none: one comparison for the common case.
+        if self.b.get(self.i).is_some_and(|&c| c > b' ') {
+            return;
         }
-        Ok(())
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.b.get(self.i) {
+            self.i += 1;
+        }
     }
+
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    /// Skips whitespace, then reads `c`.
+    #[inline]
+    fn eat(&mut self, c: u8) -> Option<()> {
+        self.ws();
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    /// Skips whitespace, then reads `null` if it is next.
+    #[inline]
+    fn null(&mut self) -> bool {
+        self.ws();
+        let found = self.b.get(self.i..self.i + 4) == Some(b"null");
+        if found {
+            self.i += 4;
+        }
+        found
+    }
+
+    /// A string without escapes; its content.
+    #[inline]
+    fn string(&mut self) -> Option<&'t [u8]> {
+        self.ws();
+        if self.peek()? != b'"' {
+            return None;
+        }
+        self.string_here()
+    }
+
+    /// The string whose opening quote is at the cursor.
+    #[inline(always)]
+    fn string_here(&mut self) -> Option<&'t [u8]> {
+        let rest = self.b.get(self.i + 1..)?;
+        let len = closing_quote(rest)?;
+        self.i += len + 2;
+        rest.get(..len)
+    }
+
+    /// A string (its content's span) or `null` (`None`).
+    fn opt_string(&mut self) -> Option<Option<Span>> {
+        if self.null() {
+            return Some(None);
+        }
+        let s = self.string()?;
+        let end = self.i as u32 - 1;
+        Some(Some(Span { start: end - s.len() as u32, end }))
+    }
+
+    /// The next key of an object whose `{` was read and its `:`, or `None` after its `}`.
+    #[inline]
+    fn next_key(&mut self, first: &mut bool) -> Option<Option<&'t [u8]>> {
+        self.ws();
+        let mut c = self.peek()?;
+        if c == b'}' {
+            self.i += 1;
+            return Some(None);
+        }
+        if !*first {
+            if c != b',' {
+                return None;
+            }
+            self.i += 1;
+            self.ws();
+            c = self.peek()?;
+        }
+        *first = false;
+        if c != b'"' {
+            return None;
+        }
+        let key = self.string_here()?;
+        self.key_end = self.i as u32 - 1;
+        self.eat(b':')?;
+        Some(Some(key))
+    }
+
+    /// A number, read as serde_json reads it into an `f64`: only the forms where that is one
+    /// correctly rounded operation (at most 15 digits, a power of ten up to 22), which any
+    /// correct reader gives bit for bit. Longer or larger numbers give up.
+    fn number(&mut self) -> Option<f64> {
+        self.ws();
+        let b = self.b;
+        let mut i = self.i;
+        let negative = b.get(i) == Some(&b'-');
+        i += usize::from(negative);
+        let (mut significand, mut digits, mut exponent) = (0u64, 0u32, 0i32);
+        match b.get(i)? {
+            b'0' => i += 1,
+            b'1'..=b'9' => {
+                while let Some(&d @ b'0'..=b'9') = b.get(i) {
+                    significand = significand * 10 + u64::from(d - b'0');
+                    digits += 1;
+                    i += 1;
+                    if digits > 15 {
+                        return None;
+                    }
+                }
+            }
+            _ => return None,
+        }
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let from = i;
+            while let Some(&d @ b'0'..=b'9') = b.get(i) {
+                significand = significand * 10 + u64::from(d - b'0');
+                digits += 1;
+                exponent -= 1;
+                i += 1;
+                if digits > 15 {
+                    return None;
+                }
+            }
+            if i == from {
+                return None;
+            }
+        }
+        if let Some(b'e' | b'E') = b.get(i) {
+            i += 1;
+            let minus = b.get(i) == Some(&b'-');
+            if let Some(b'+' | b'-') = b.get(i) {
+                i += 1;
+            }
+            let (from, mut e) = (i, 0i32);
+            while let Some(&d @ b'0'..=b'9') = b.get(i) {
+                e = e * 10 + i32::from(d - b'0');
+                i += 1;
+                if e > 1000 {
+                    return None;
+                }
+            }
+            if i == from {
+                return None;
+            }
+            exponent += if minus { -e } else { e };
+        }
+        if let Some(b'0'..=b'9') = b.get(i) {
+            // A leading zero followed by digits: not JSON.
+            return None;
+        }
+        let pow = *POW10.get(exponent.unsigned_abs() as usize)?;
+        let magnitude = if exponent >= 0 { significand as f64 * pow } else { significand as f64 / pow };
+        self.i = i;
+        Some(if negative { -magnitude } else { magnitude })
+    }
+
+    /// Checks and skips any JSON value (metadata), nested at most `depth` deep. Numbers are
+    /// checked for their grammar only, as serde_json checks a value it keeps raw.
+    fn value(&mut self, depth: u32) -> Option<()> {
+        self.ws();
+        match self.peek()? {
+            b'{' => {
+                self.i += 1;
+                let depth = depth.checked_sub(1)?;
+                let mut first = true;
+                while self.next_key(&mut first)?.is_some() {
+                    self.value(depth)?;
+                }
+                Some(())
+            }
+            b'[' => {
+                self.i += 1;
+                let depth = depth.checked_sub(1)?;
+                self.ws();
+                if self.peek()? == b']' {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    self.value(depth)?;
+                    self.ws();
+                    match self.peek()? {
+                        b',' => self.i += 1,
+                        b']' => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'"' => self.string().map(drop),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            _ => self.number_grammar(),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        (self.b.get(self.i..self.i + word.len())? == word).then(|| self.i += word.len())
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+    fn number_grammar(&mut self) -> Option<()> {
+        let b = self.b;
+        let mut i = self.i + usize::from(b.get(self.i) == Some(&b'-'));
+        let digits = |i: &mut usize| {
+            let from = *i;
+            while let Some(b'0'..=b'9') = b.get(*i) {
+                *i += 1;
+            }
+            *i > from
+        };
+        match b.get(i)? {
+            b'0' => i += 1,
+            b'1'..=b'9' => {
+                digits(&mut i);
+            }
+            _ => return None,
+        }
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            digits(&mut i).then_some(())?;
+        }
+        if let Some(b'e' | b'E') = b.get(i) {
+            i += 1;
+            if let Some(b'+' | b'-') = b.get(i) {
+                i += 1;
+            }
+            digits(&mut i).then_some(())?;
+        }
+        if let Some(b'0'..=b'9') = b.get(i) {
+            return None;
+        }
+        self.i = i;
+        Some(())
+    }
+}
+
+/// Powers of ten that an `f64` holds exactly.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
+    1e19, 1e20, 1e21, 1e22,
+];
+
+/// The offset of the closing quote of a string whose content starts `s`, or `None` when a
+/// backslash (an escape: the complete path decodes it), a control character (not JSON) or the
+/// end comes first. Eight bytes at a time: event strings are short, and a byte loop cost more
+/// than the rest of the scan.
+#[inline]
+fn closing_quote(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Flags the bytes of `x` that are zero (exact for the lowest flagged byte, which is all that
+    // is used: a false flag only ever sits above a true one).
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut chunks = s.chunks_exact(8);
+    for (n, chunk) in (&mut chunks).enumerate() {
+        let x = u64::from_le_bytes(chunk.try_into().ok()?);
+        let hits = zero(x ^ (ONES * u64::from(b'"')))
+            | zero(x ^ (ONES * u64::from(b'\\')))
+            | (x.wrapping_sub(ONES * 0x20) & !x & HIGH);
+        if hits != 0 {
+            let j = (hits.trailing_zeros() / 8) as usize;
+            return (chunk.get(j) == Some(&b'"')).then_some(n * 8 + j);
+        }
+    }
+    let at = s.len() - chunks.remainder().len();
+    for (j, &c) in chunks.remainder().iter().enumerate() {
+        if c == b'"' {
+            return Some(at + j);
+        }
+        if c == b'\\' || c < 0x20 {
+            return None;
+        }
+    }
+    None
 }
 
 /// Writes an event the core makes itself (a job's) straight into the queue's form: its JSON text

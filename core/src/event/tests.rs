@@ -160,7 +160,7 @@ fn fast_path_agrees_with_the_complete_validation() {
             "event":{"kind":"finished","at":"2026-11-22T10:00:00.123456789+02:00","status":"succeeded",
                      "message":"","metadata":{"tool":"ETCH-07","n":[1,2, {"x" : null}]}}}"#,
         r#"{"site_id":null,"app":null,"entity":null,"event":{"kind":"heartbeat","at":null,"status":null,"progress":null,"message":null,"metrics":null,"metadata":null}}"#,
-        r#"{"app":{"name":null},"entity":{"id":"x"},"event":{"kind":"metric","metrics":{"a":1e5,"b":-0.0,"c":12345678901234567890,"d":1.7976931348623157e308,"e":5e-324}}}"#,
+        r#"{"app":{"name":null},"entity":{"id":"x"},"event":{"kind":"metric","metrics":{"a":1e5,"b":-0.0,"c":123456789012345,"d":0.000000000000001,"e":-1.5E+22,"f":0,"g":-7,"h":2.5e-3}}}"#,
         r#"{"event":{"metadata":{},"kind":"canceled","status":"canceled"}}"#,
         "{\"event\":{\"kind\":\"log\",\"message\":\"d\u{e9}j\u{e0} vu \u{1F600}\"}}",
     ];
@@ -185,6 +185,24 @@ fn fast_path_agrees_with_the_complete_validation() {
         r#"{"event":{"kind":"log","at":"noon"}}"#,
         r#"{"event":{"kind":"log"}} x"#,
         r#"{"event":{"kind":"log","metadata":{"a":"\u00e9"}}}"#,
+        // Numbers a reader might round differently: more than 15 digits, powers beyond 1e22.
+        r#"{"event":{"kind":"metric","metrics":{"c":12345678901234567890}}}"#,
+        r#"{"event":{"kind":"metric","metrics":{"d":1.7976931348623157e308}}}"#,
+        r#"{"event":{"kind":"metric","metrics":{"e":5e-324}}}"#,
+        r#"{"event":{"kind":"log","progress":1234567890123456}}"#,
+        // Not JSON.
+        r#"{"event":{"kind":"metric","metrics":{"a":01}}}"#,
+        r#"{"event":{"kind":"metric","metrics":{"a":1.}}}"#,
+        r#"{"event":{"kind":"metric","metrics":{"a":-}}}"#,
+        r#"{"event":{"kind":"metric","metrics":{"a":1e}}}"#,
+        r#"{"event":{"kind":"log","metadata":{"a":1,}}}"#,
+        r#"{"event":{"kind":"log","metadata":{"a":[1,]}}}"#,
+        r#"{"event":{"kind":"log","metadata":{"a":tru}}}"#,
+        r#"{"event":{"kind":"log","metadata":{"a":"x
+y"}}}"#,
+        r#"{"event":{"kind":"log",}}"#,
+        r#"{,"event":{"kind":"log"}}"#,
+        "\u{a0}{\"event\":{\"kind\":\"log\"}}",
     ];
     for text in left {
         assert!(!same_as_complete_path(text.as_bytes()), "fast path took: {text}");
