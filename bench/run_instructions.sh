@@ -17,7 +17,7 @@ emit=$(grep -m1 ':monitoring_emit ' <<<"$ann" | awk '{print $1}' | tr -d , || tr
 # The library's own threads (the batcher and the delivery worker), from their common entry point:
 # a symbol of the batcher's loop itself moves with inlining from one build to the next.
 router=$(grep -m1 'std::sys::thread::unix::Thread>::new::thread_start' <<<"$ann" | awk '{print $1}' | tr -d , || true)
-encode=$(grep -m1 'monitoring_core::event::encode::encode_event' <<<"$ann" | awk '{print $1}' | tr -d , || true)
+encode=$(grep -m1 -E 'monitoring_core::event::(encode::encode_event|ParsedEvent::encode)' <<<"$ann" | awk '{print $1}' | tr -d , || true)
 per() { echo $(( ${1:-0} / N )); }
 # Job calls: one job, N progress and N metric calls.
 cc -O2 -Iinclude bench/instructions/jobloop.c -L"$LIBDIR" -lmonitoring -Wl,-rpath,"$PWD/$LIBDIR" -o "$work/jobloop"

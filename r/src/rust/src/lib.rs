@@ -17,6 +17,10 @@
 //! `rs_shutdown_all` (registered by `.onLoad` as an exit finalizer) shuts down every client still
 //! running, within one deadline. A job collected while open is finished as `canceled`.
 
+/// The engine's allocator (see `libmonitoring`'s): events cross threads, glibc's malloc serialises that.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod rdata;
 mod tojson;
 
