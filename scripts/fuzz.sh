@@ -16,8 +16,9 @@ for target in event config spool_segment request; do
   [ -d "seeds/$target" ] && cp -n seeds/"$target"/* "corpus/$target/" 2>/dev/null || true
   echo "== fuzz $target for ${SECONDS_PER_TARGET}s"
   # regressions/<target> as a second corpus: every input that once crashed is run again first.
+  dict=(); [ -f "dicts/$target.dict" ] && dict=(-dict="dicts/$target.dict")
   if ! cargo +nightly fuzz run "$target" "corpus/$target" "regressions/$target" -- \
-        -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -max_len=65536 \
+        -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -max_len=65536 "${dict[@]}" \
         -artifact_prefix="artifacts/$target/" 2>"artifacts/$target.log"; then
     status=1
     tail -30 "artifacts/$target.log" >&2

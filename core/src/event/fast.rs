@@ -300,6 +300,10 @@ impl Walk<'_> {
     }
 }
 
+/// Runs of digits longer than this in metadata may overflow an f64 (which holds up to about 1.8e308):
+/// they are decoded to be checked.
+pub(crate) const MAX_PLAIN_DIGITS: usize = 300;
+
 /// How deep metadata may nest on the fast path (serde_json stops at 128 levels in all).
 const METADATA_DEPTH: u32 = 32;
 
@@ -520,7 +524,9 @@ impl<'t> Scan<'t> {
         (self.b.get(self.i..self.i + word.len())? == word).then(|| self.i += word.len())
     }
 
-    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?`: a number of metadata, kept as given. One with an exponent
+    /// or more than [`MAX_PLAIN_DIGITS`] digits in a row gives up: it may be beyond an f64, which
+    /// only decoding finds (see `metadata_needs_decoding`, the complete path's rule).
     fn number_grammar(&mut self) -> Option<()> {
         let b = self.b;
         let mut i = self.i + usize::from(b.get(self.i) == Some(&b'-'));
@@ -529,13 +535,11 @@ impl<'t> Scan<'t> {
             while let Some(b'0'..=b'9') = b.get(*i) {
                 *i += 1;
             }
-            *i > from
+            *i > from && *i - from <= MAX_PLAIN_DIGITS
         };
         match b.get(i)? {
             b'0' => i += 1,
-            b'1'..=b'9' => {
-                digits(&mut i);
-            }
+            b'1'..=b'9' => digits(&mut i).then_some(())?,
             _ => return None,
         }
         if b.get(i) == Some(&b'.') {
@@ -543,11 +547,7 @@ impl<'t> Scan<'t> {
             digits(&mut i).then_some(())?;
         }
         if let Some(b'e' | b'E') = b.get(i) {
-            i += 1;
-            if let Some(b'+' | b'-') = b.get(i) {
-                i += 1;
-            }
-            digits(&mut i).then_some(())?;
+            return None;
         }
         if let Some(b'0'..=b'9') = b.get(i) {
             return None;

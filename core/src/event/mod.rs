@@ -403,6 +403,26 @@ fn missing_field_name(message: &str) -> Option<&str> {
     backticked_after(message, "missing field `")
 }
 
+/// Whether metadata holds what only decoding can check: an escape (`\`), an exponent (`e`, `E`:
+/// also in words, which only costs a decode on this path) or a run of digits long enough to
+/// overflow an f64. The fast path gives up on the same (`fast::Scan::number_grammar`).
+fn metadata_needs_decoding(meta: &[u8]) -> bool {
+    let mut digits = 0usize;
+    for &b in meta {
+        match b {
+            b'\\' | b'e' | b'E' => return true,
+            b'0'..=b'9' => {
+                digits += 1;
+                if digits > fast::MAX_PLAIN_DIGITS {
+                    return true;
+                }
+            }
+            _ => digits = 0,
+        }
+    }
+    false
+}
+
 /// The checks serde cannot express. Returns `event.at` in UTC microseconds when given.
 pub(crate) fn check(raw: &RawEvent<'_>) -> Result<Option<i64>> {
     let body = &raw.event;
@@ -431,10 +451,11 @@ pub(crate) fn check(raw: &RawEvent<'_>) -> Result<Option<i64>> {
         if !meta.get().starts_with('{') {
             return Err(Error::invalid("event.metadata", "metadata must be an object"));
         }
-        // Kept as given (RawValue), so its strings were scanned but not decoded: an escape such
-        // as a lone surrogate (`\ude80`) would be stored, and no JSON reader would take the line
-        // back. Decoding once when there is an escape at all refuses it here instead.
-        if meta.get().as_bytes().contains(&b'\\') {
+        // Kept as given (RawValue), so its strings and numbers were scanned but not decoded: an
+        // escape such as a lone surrogate (`\ude80`) or a number beyond an f64 (`1e400`) would be
+        // stored, and no JSON reader (our own agent's included) would take the line back.
+        // Decoding once when there may be one refuses it here instead.
+        if metadata_needs_decoding(meta.get().as_bytes()) {
             if let Err(e) = serde_json::from_str::<serde_json::Value>(meta.get()) {
                 return Err(Error::invalid(
                     "event.metadata",

@@ -209,6 +209,46 @@ y"}}}"#,
     }
 }
 
+#[test]
+fn fast_path_numbers_are_read_bit_for_bit_as_serde_json_reads_them() {
+    let numbers = [
+        "0",
+        "-0",
+        "0.0",
+        "-0.0",
+        "0e0",
+        "0E+0",
+        "-0e-0",
+        "1e0",
+        "7",
+        "-7",
+        "0.1",
+        "0.3",
+        "2.675",
+        "21.5",
+        "101325.0",
+        "123.456e-5",
+        "1.5E+22",
+        "999999999999999e22",
+        "100000000000000e-22",
+        "999999999999999",
+        "0.000000000000001",
+        "4503599627370497",
+        "1e-22",
+        "3.14159265358979",
+    ];
+    for n in numbers {
+        let text = format!(r#"{{"event":{{"kind":"metric","progress":null,"metrics":{{"v":{n}}}}}}}"#);
+        let took = same_as_complete_path(text.as_bytes());
+        // Up to 15 digits and powers of ten up to 22 are on the fast path; the rest are not.
+        // (A lone integer `0` is not counted: it adds nothing to the significand.)
+        let mantissa = n.trim_start_matches('-').split(['e', 'E']).next().unwrap_or_default();
+        let mantissa = mantissa.strip_prefix('0').unwrap_or(mantissa);
+        let digits = mantissa.bytes().filter(u8::is_ascii_digit).count();
+        assert_eq!(took, digits <= 15, "{n}");
+    }
+}
+
 /// Every input the fuzzer kept, and every event of the conformance scenarios: the fast path
 /// never accepts what the complete validation rejects, and stores the same bytes.
 #[test]
@@ -240,6 +280,23 @@ fn metadata_escapes_are_decoded_once_and_a_lone_surrogate_is_refused() {
         let m = e.to_string();
         assert!(m.contains("surrogate") || m.contains("escape"), "{m}");
     }
+    // So is a number beyond an f64 (the fuzzer found this one too: serde_json takes it as raw
+    // metadata, then refuses to read the stored line back).
+    for text in [
+        r#"{"event":{"kind":"log","metadata":{"a":1e400}}}"#,
+        r#"{"event":{"kind":"log","message":"\u00c4","metadata":{"W":{"k":48623157e+308}}}}"#,
+        &format!(r#"{{"event":{{"kind":"log","metadata":{{"a":[1{}]}}}}}}"#, "0".repeat(400)),
+    ] {
+        let e = reject(text);
+        assert_eq!(e.field(), Some("event.metadata"), "{text}: {e}");
+        assert!(e.to_string().contains("out of range"), "{e}");
+    }
+    // Exponents, long numbers and words with an `e` that fit are kept as given.
+    let out = stored(&format!(
+        r#"{{"event":{{"kind":"log","metadata":{{"recipe":"e","x":1.5e300,"n":{}}}}}}}"#,
+        "9".repeat(300)
+    ));
+    assert_eq!(out["event"]["metadata"]["x"], 1.5e300);
     // Escapes that decode are kept as given, and the stored line reads back.
     let out = stored(r#"{"event":{"kind":"log","metadata":{"a":"\u00e9\ud83d\ude00","q":"\"x\""}}}"#);
     assert_eq!(out["event"]["metadata"]["a"], "\u{e9}\u{1F600}");
