@@ -101,15 +101,17 @@ struct Walk<'t> {
     at: Option<Span>,
 }
 
-/// Validates `text` (already size- and UTF-8-checked, starting with `{`). `None`: not handled
-/// here, run the complete validation. `Some((event, at_micros))`: valid.
-pub(crate) fn validate(text: &str) -> Option<(FastEvent, Option<i64>)> {
+/// Validates `text` (already size-checked). `None`: not handled here, run the complete
+/// validation. `Some((event, at_micros))`: valid, and valid UTF-8: outside strings the scanner
+/// takes nothing but ASCII, and a string with a byte above 0x7f is checked on its own
+/// (`Scan::string_here`), which spares a pass over the whole text.
+pub(crate) fn validate(text: &[u8]) -> Option<(FastEvent, Option<i64>)> {
     // Offsets are 32-bit (events are limited to `limits.max_event_bytes`, 64 KiB by default).
     if text.len() >= u32::MAX as usize {
         return None;
     }
     let mut w = Walk {
-        scan: Scan { b: text.as_bytes(), i: 0, key_end: 0 },
+        scan: Scan { b: text, i: 0, key_end: 0 },
         spans: [Span::default(); FIELDS],
         metrics: [(Span::default(), 0.0); MAX_METRICS],
         n_metrics: 0,
@@ -138,11 +140,14 @@ pub(crate) fn validate(text: &str) -> Option<(FastEvent, Option<i64>)> {
     }
     let at_micros = match w.at {
         None => None,
-        Some(s) => Some(parse_rfc3339_micros(text.get(s.start as usize..s.end as usize)?)?),
+        Some(s) => {
+            let at = std::str::from_utf8(text.get(s.start as usize..s.end as usize)?).ok()?;
+            Some(parse_rfc3339_micros(at)?)
+        }
     };
     let n = w.n_metrics;
     let mut buf = Vec::with_capacity(text.len() + FIELDS * SPAN_BYTES + 4 + n * METRIC_BYTES);
-    buf.extend_from_slice(text.as_bytes());
+    buf.extend_from_slice(text);
     put_table(&mut buf, &w.spans, &w.metrics[..n]);
     let event = FastEvent { buf, text_len: text.len() as u32, kind, status: w.status, progress: w.progress };
     Some((event, at_micros))
@@ -362,13 +367,17 @@ impl<'t> Scan<'t> {
         self.string_here()
     }
 
-    /// The string whose opening quote is at the cursor.
+    /// The string whose opening quote is at the cursor, checked to be UTF-8.
     #[inline(always)]
     fn string_here(&mut self) -> Option<&'t [u8]> {
         let rest = self.b.get(self.i + 1..)?;
-        let len = closing_quote(rest)?;
+        let (len, ascii) = closing_quote(rest)?;
         self.i += len + 2;
-        rest.get(..len)
+        let s = rest.get(..len)?;
+        if !ascii {
+            std::str::from_utf8(s).ok()?;
+        }
+        Some(s)
     }
 
     /// A string (its content's span) or `null` (`None`).
@@ -563,36 +572,40 @@ const POW10: [f64; 23] = [
     1e19, 1e20, 1e21, 1e22,
 ];
 
-/// The offset of the closing quote of a string whose content starts `s`, or `None` when a
-/// backslash (an escape: the complete path decodes it), a control character (not JSON) or the
-/// end comes first. Eight bytes at a time: event strings are short, and a byte loop cost more
-/// than the rest of the scan.
+/// The offset of the closing quote of a string whose content starts `s`, and whether the
+/// content is plain ASCII (`false` may also mean a byte above 0x7f just after the quote); `None`
+/// when a backslash (an escape: the complete path decodes it), a control character (not JSON) or
+/// the end comes first. Eight bytes at a time: event strings are short, and a byte loop cost
+/// more than the rest of the scan.
 #[inline]
-fn closing_quote(s: &[u8]) -> Option<usize> {
+fn closing_quote(s: &[u8]) -> Option<(usize, bool)> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     // Flags the bytes of `x` that are zero (exact for the lowest flagged byte, which is all that
     // is used: a false flag only ever sits above a true one).
     let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut high = 0;
     let mut chunks = s.chunks_exact(8);
     for (n, chunk) in (&mut chunks).enumerate() {
         let x = u64::from_le_bytes(chunk.try_into().ok()?);
+        high |= x;
         let hits = zero(x ^ (ONES * u64::from(b'"')))
             | zero(x ^ (ONES * u64::from(b'\\')))
             | (x.wrapping_sub(ONES * 0x20) & !x & HIGH);
         if hits != 0 {
             let j = (hits.trailing_zeros() / 8) as usize;
-            return (chunk.get(j) == Some(&b'"')).then_some(n * 8 + j);
+            return (chunk.get(j) == Some(&b'"')).then_some((n * 8 + j, high & HIGH == 0));
         }
     }
     let at = s.len() - chunks.remainder().len();
     for (j, &c) in chunks.remainder().iter().enumerate() {
         if c == b'"' {
-            return Some(at + j);
+            return Some((at + j, high & HIGH == 0));
         }
         if c == b'\\' || c < 0x20 {
             return None;
         }
+        high |= u64::from(c);
     }
     None
 }

@@ -284,9 +284,11 @@ impl ParsedEvent {
 /// Validates one event for the queue: the fast path when it applies, else the complete
 /// validation, whose errors name the field. Returns `event.at` in UTC microseconds when given.
 pub(crate) fn validate_queued(bytes: &[u8], max_event_bytes: usize) -> Result<(ParsedEvent, Option<i64>)> {
-    let text = check_text(bytes, max_event_bytes)?;
-    if let Some((ev, at_micros)) = fast::validate(text) {
-        return Ok((ParsedEvent::Fast(ev), at_micros));
+    // The size first: the fast path takes any length it is given.
+    if bytes.len() <= max_event_bytes {
+        if let Some((ev, at_micros)) = fast::validate(bytes) {
+            return Ok((ParsedEvent::Fast(ev), at_micros));
+        }
     }
     let (parsed, v) = validate_owned(bytes, max_event_bytes)?;
     Ok((ParsedEvent::Parsed(parsed), v.at_micros))
@@ -298,8 +300,13 @@ pub(crate) fn validate_queued(bytes: &[u8], max_event_bytes: usize) -> Result<(P
 #[doc(hidden)]
 pub(crate) fn fast_path_agrees(bytes: &[u8]) -> bool {
     const MAX: usize = 64 * 1024;
-    let Ok(text) = check_text(bytes, MAX) else { return false };
-    let Some((fast, fast_at)) = fast::validate(text) else { return false };
+    // As `validate_queued` calls it: on the bytes, before any UTF-8 check (the fast path makes
+    // its own).
+    if bytes.len() > MAX {
+        return false;
+    }
+    let Some((fast, fast_at)) = fast::validate(bytes) else { return false };
+    let text = String::from_utf8_lossy(bytes);
     let (parsed, v) = match validate_owned(bytes, MAX) {
         Ok(ok) => ok,
         Err(e) => panic!("the fast path accepted what the complete validation rejects ({e}): {text}"),

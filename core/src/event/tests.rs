@@ -12,6 +12,14 @@ fn reject(text: &str) -> Error {
     }
 }
 
+/// The error `emit` gives (fast path first, as it runs).
+fn reject_bytes(bytes: &[u8]) -> Error {
+    match validate_queued(bytes, 65536) {
+        Ok(_) => panic!("accepted: {}", String::from_utf8_lossy(bytes)),
+        Err(e) => e,
+    }
+}
+
 fn stored(text: &str) -> serde_json::Value {
     let (text, v) = validate(text.as_bytes(), 65536).unwrap();
     let raw = parse(text).unwrap();
@@ -206,6 +214,21 @@ y"}}}"#,
     ];
     for text in left {
         assert!(!same_as_complete_path(text.as_bytes()), "fast path took: {text}");
+    }
+    // Not UTF-8, in a string (the fast path checks strings with a byte above 0x7f itself), in a
+    // key, in metadata, outside strings.
+    let not_utf8: [&[u8]; 6] = [
+        b"{\"event\":{\"kind\":\"log\",\"message\":\"\xc3\"}}",
+        b"{\"event\":{\"kind\":\"log\",\"message\":\"abcdefgh\xe2\x82\"}}",
+        b"{\"event\":{\"kind\":\"log\",\"message\":\"\xed\xa0\x80 surrogate\"}}",
+        b"{\"event\":{\"kind\":\"log\",\"metadata\":{\"k\":\"\xff\"}}}",
+        b"{\"event\":{\"kind\":\"log\",\"metrics\":{\"\xc0\xaf\":1}}}",
+        b"{\"event\":{\"kind\":\"log\"}}\xa0",
+    ];
+    for bytes in not_utf8 {
+        assert!(!same_as_complete_path(bytes), "fast path took: {}", String::from_utf8_lossy(bytes));
+        let e = reject_bytes(bytes);
+        assert!(e.to_string().contains("UTF-8"), "{e}");
     }
 }
 
