@@ -3,6 +3,7 @@
 //! request holds is bounded (`max_body_mb`, `max_buffered_mb`, `max_batch_size`).
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
@@ -58,103 +59,177 @@ fn route(path: &str) -> Option<Route> {
     })
 }
 
+/// What the connection that carried a request is told of it (the server keeps its idle time).
+pub trait Carrier {
+    /// The request arrived; `false` if the connection is being closed: the request is then
+    /// answered 503 without being handled, so that the client may send it again.
+    fn begin(&self) -> bool;
+    /// Its answer was ready at `end`.
+    fn end(&self, end: Instant);
+}
+
+#[cfg(test)]
+impl Carrier for () {
+    fn begin(&self) -> bool {
+        true
+    }
+    fn end(&self, _: Instant) {}
+}
+
 /// The service function: never fails, every outcome is an answer.
+#[cfg(test)]
 pub async fn handle<B>(agent: Arc<Agent>, req: Request<B>) -> Result<Answer, Infallible>
 where
     B: Body<Data = Bytes>,
     B::Error: std::fmt::Display,
 {
-    let start = Instant::now();
-    let (endpoint, answer) = dispatch(&agent, req).await;
-    agent.metrics.observe(endpoint, answer.status().as_u16(), start.elapsed().as_secs_f64());
-    Ok(answer)
+    answer(agent, req, ()).await
 }
 
-async fn dispatch<B>(agent: &Arc<Agent>, req: Request<B>) -> (Endpoint, Answer)
+/// The service function: never fails, every outcome is an answer.
+///
+/// Routing and the checks on the headers are done at once; the future keeps only what reading
+/// the body and queueing its events need, not the request (hyper moves the future into place
+/// for every request: its size is copied each time).
+pub fn answer<B, C>(
+    agent: Arc<Agent>,
+    req: Request<B>,
+    carrier: C,
+) -> impl Future<Output = Result<Answer, Infallible>>
+where
+    B: Body<Data = Bytes>,
+    B::Error: std::fmt::Display,
+    C: Carrier,
+{
+    let start = Instant::now();
+    let (endpoint, work) = dispatch(&agent, req, !carrier.begin());
+    async move {
+        let answer = match work {
+            Work::Done(answer) => answer,
+            Work::Ingest(ingest) => ingest.run(&agent).await,
+        };
+        let end = Instant::now();
+        agent.metrics.observe(endpoint, answer.status(), end.saturating_duration_since(start));
+        carrier.end(end);
+        Ok(answer)
+    }
+}
+
+/// What a request needs once its headers are checked.
+enum Work<B> {
+    Done(Answer),
+    Ingest(Ingest<B>),
+}
+
+fn dispatch<B>(agent: &Agent, req: Request<B>, closing: bool) -> (Endpoint, Work<B>)
 where
     B: Body<Data = Bytes>,
     B::Error: std::fmt::Display,
 {
     let Some(r) = route(req.uri().path()) else {
         let msg = format!("no such endpoint: {}", req.uri().path());
-        return (Endpoint::other, error(StatusCode::NOT_FOUND, &msg, None));
+        return (Endpoint::other, Work::Done(error(StatusCode::NOT_FOUND, &msg, None)));
     };
     let m = req.method();
-    match r {
+    let answer = match r {
+        Route::Ingest(endpoint, _) if closing => (endpoint, connection_closing()),
+        Route::Health | Route::Metrics if closing => (Endpoint::other, connection_closing()),
         Route::Ingest(endpoint, shape) => {
             if m != Method::POST {
-                return (endpoint, not_allowed("POST"));
+                return (endpoint, Work::Done(not_allowed("POST")));
             }
-            (endpoint, ingest(agent, req, shape).await)
+            return (endpoint, Ingest::check(agent, req, shape));
         }
         Route::Health if m == Method::GET || m == Method::HEAD => (Endpoint::health, health(agent)),
         Route::Metrics if m == Method::GET || m == Method::HEAD => (Endpoint::metrics, metrics(agent)),
         Route::Health => (Endpoint::health, not_allowed("GET, HEAD")),
         Route::Metrics => (Endpoint::metrics, not_allowed("GET, HEAD")),
-    }
+    };
+    (answer.0, Work::Done(answer.1))
 }
 
-async fn ingest<B>(agent: &Arc<Agent>, req: Request<B>, shape: Option<Shape>) -> Answer
+/// An ingest request whose headers passed: the body is still to read.
+struct Ingest<B> {
+    generation: Arc<Generation>,
+    body: B,
+    shape: Option<Shape>,
+    declared: Option<u64>,
+}
+
+impl<B> Ingest<B>
 where
     B: Body<Data = Bytes>,
     B::Error: std::fmt::Display,
 {
-    let generation = agent.state.current();
-    let headers = req.headers();
-    if !generation.authorized(headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes)) {
-        let mut a = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token (ingest.token)", None);
-        a.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"monitoring-sidecar\""),
-        );
-        return a;
-    }
-    if let Some(enc) = headers.get(header::CONTENT_ENCODING) {
-        if !enc.as_bytes().eq_ignore_ascii_case(b"identity") {
-            return error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Content-Encoding is not supported; send plain JSON",
-                None,
+    /// The token, the encoding and the declared size: the answer when they do not pass.
+    fn check(agent: &Agent, req: Request<B>, shape: Option<Shape>) -> Work<B> {
+        let generation = agent.state.current();
+        let headers = req.headers();
+        if !generation.authorized(headers) {
+            let mut a = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token (ingest.token)", None);
+            a.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"monitoring-sidecar\""),
             );
+            return Work::Done(a);
         }
+        // One pass over the headers (a few), instead of a hashed lookup for each name.
+        let mut length = None;
+        for (name, value) in headers {
+            if name == header::CONTENT_LENGTH {
+                length = length.or(Some(value));
+            } else if name == header::CONTENT_ENCODING && !value.as_bytes().eq_ignore_ascii_case(b"identity")
+            {
+                return Work::Done(error(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "Content-Encoding is not supported; send plain JSON",
+                    None,
+                ));
+            }
+        }
+        let declared = match length.map(|v| v.to_str().ok().and_then(|s| s.parse::<u64>().ok())) {
+            None => None,
+            Some(Some(n)) => Some(n),
+            Some(None) => {
+                return Work::Done(closing(error(StatusCode::BAD_REQUEST, "invalid Content-Length", None)))
+            }
+        };
+        let max = generation.max_body;
+        if declared.is_some_and(|n| n > max as u64) {
+            return Work::Done(too_large(max));
+        }
+        Work::Ingest(Ingest { generation, body: req.into_body(), shape, declared })
     }
-    let max = generation.max_body;
-    let declared = match headers
-        .get(header::CONTENT_LENGTH)
-        .map(|v| v.to_str().ok().and_then(|s| s.parse::<u64>().ok()))
-    {
-        None => None,
-        Some(Some(n)) => Some(n),
-        Some(None) => return closing(error(StatusCode::BAD_REQUEST, "invalid Content-Length", None)),
-    };
-    if declared.is_some_and(|n| n > max as u64) {
-        return too_large(max);
-    }
-    let timeout = generation.config.ingest.body_timeout();
-    let (body, _buffer) = match read_body(req.into_body(), max, declared, &agent.state, timeout).await {
-        Ok(b) => b,
-        Err(ReadError::TooLarge) => return too_large(max),
-        Err(ReadError::Timeout) => {
-            return closing(error(
-                StatusCode::REQUEST_TIMEOUT,
-                "the body did not arrive in time (ingest.body_timeout_ms)",
-                None,
-            ))
+
+    async fn run(self, agent: &Agent) -> Answer {
+        let Ingest { generation, body, shape, declared } = self;
+        let max = generation.max_body;
+        let timeout = generation.config.ingest.body_timeout();
+        let (body, _buffer) = match read_body(body, max, declared, &agent.state, timeout).await {
+            Ok(b) => b,
+            Err(ReadError::TooLarge) => return too_large(max),
+            Err(ReadError::Timeout) => {
+                return closing(error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the body did not arrive in time (ingest.body_timeout_ms)",
+                    None,
+                ))
+            }
+            Err(ReadError::Busy) => {
+                return throttled(
+                    &agent.metrics,
+                    0,
+                    "the agent holds too many request bodies (ingest.max_buffered_mb); retry",
+                )
+            }
+            Err(ReadError::Read(e)) => {
+                return closing(error(StatusCode::BAD_REQUEST, &format!("reading the body: {e}"), None))
+            }
+        };
+        match shape {
+            None => single(agent, generation, &body).await,
+            Some(shape) => batch(agent, generation, &body, shape).await,
         }
-        Err(ReadError::Busy) => {
-            return throttled(
-                &agent.metrics,
-                0,
-                "the agent holds too many request bodies (ingest.max_buffered_mb); retry",
-            )
-        }
-        Err(ReadError::Read(e)) => {
-            return closing(error(StatusCode::BAD_REQUEST, &format!("reading the body: {e}"), None))
-        }
-    };
-    match shape {
-        None => single(agent, generation, &body).await,
-        Some(shape) => batch(agent, generation, &body, shape).await,
     }
 }
 
@@ -282,9 +357,9 @@ async fn read_body<B>(
     body: B,
     max: usize,
     declared: Option<u64>,
-    state: &Arc<State>,
+    state: &State,
     timeout: Duration,
-) -> Result<(Bytes, BufferGuard), ReadError>
+) -> Result<(Bytes, BufferGuard<'_>), ReadError>
 where
     B: Body<Data = Bytes>,
     B::Error: std::fmt::Display,
@@ -317,7 +392,8 @@ where
         }
         Ok::<_, ReadError>(())
     };
-    match tokio::time::timeout(timeout, rest).await {
+    // Boxed: the timer would make the future of every request larger, and most never get here.
+    match Box::pin(tokio::time::timeout(timeout, rest)).await {
         Ok(Ok(())) => Ok(acc.finish()),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(ReadError::Timeout),
@@ -325,8 +401,8 @@ where
 }
 
 /// The body read so far: one chunk kept as is, or several joined.
-struct Accumulator {
-    guard: Option<BufferGuard>,
+struct Accumulator<'a> {
+    guard: Option<BufferGuard<'a>>,
     reserved: usize,
     declared: Option<usize>,
     max: usize,
@@ -335,8 +411,8 @@ struct Accumulator {
     joined: Option<BytesMut>,
 }
 
-impl Accumulator {
-    fn default_for() -> Accumulator {
+impl<'a> Accumulator<'a> {
+    fn default_for() -> Accumulator<'a> {
         Accumulator { guard: None, reserved: 0, declared: None, max: 0, total: 0, first: None, joined: None }
     }
 
@@ -366,7 +442,7 @@ impl Accumulator {
         Ok(())
     }
 
-    fn finish(&mut self) -> (Bytes, BufferGuard) {
+    fn finish(&mut self) -> (Bytes, BufferGuard<'a>) {
         let bytes = self.joined.take().map(BytesMut::freeze).or(self.first.take()).unwrap_or_default();
         (bytes, self.guard.take().unwrap_or_else(BufferGuard::none))
     }
@@ -467,6 +543,13 @@ fn not_durable(m: &Metrics) -> Answer {
     let mut a = error(StatusCode::SERVICE_UNAVAILABLE, msg, None);
     a.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_S));
     a
+}
+
+/// The answer to a request that arrived on a connection being closed (idle past
+/// `ingest.header_timeout_ms`, or the agent stopping): nothing was done with it.
+fn connection_closing() -> Answer {
+    let msg = "the connection is closing; send the request again";
+    closing(error(StatusCode::SERVICE_UNAVAILABLE, msg, None))
 }
 
 /// The body may be left unread: the connection is closed after the answer.

@@ -45,6 +45,9 @@ pub enum BodyError {
 struct Ctx {
     too_many: Cell<bool>,
     field: RefCell<Option<String>>,
+    /// Inside the events array: its name and the index of the element being parsed (named in
+    /// an error only, not formatted for every element).
+    element: Cell<Option<(&'static str, usize)>>,
 }
 
 pub fn parse(body: &[u8], shape: Shape, max: usize) -> Result<Envelope<'_>, BodyError> {
@@ -64,7 +67,10 @@ pub fn parse(body: &[u8], shape: Shape, max: usize) -> Result<Envelope<'_>, Body
         if ctx.too_many.get() {
             return BodyError::TooMany(max);
         }
-        let field = ctx.field.borrow().clone();
+        let field = match ctx.element.get() {
+            Some((prefix, index)) => Some(format!("{prefix}[{index}]")),
+            None => ctx.field.borrow().clone(),
+        };
         let message =
             if e.is_syntax() || e.is_eof() { format!("malformed JSON: {e}") } else { e.to_string() };
         BodyError::Invalid { field, message }
@@ -92,7 +98,7 @@ impl<'de> Visitor<'de> for EventsSeed<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(self.max).min(4096));
         loop {
-            *self.ctx.field.borrow_mut() = Some(format!("{}[{}]", self.prefix, out.len()));
+            self.ctx.element.set(Some((self.prefix, out.len())));
             match seq.next_element::<&'de RawValue>()? {
                 Some(v) if out.len() < self.max => out.push(v),
                 Some(_) => {
@@ -102,6 +108,7 @@ impl<'de> Visitor<'de> for EventsSeed<'_> {
                 None => break,
             }
         }
+        self.ctx.element.set(None);
         *self.ctx.field.borrow_mut() = None;
         Ok(out)
     }

@@ -3,14 +3,18 @@
 //! generations a reload replaced so that counters never go down.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use http::StatusCode;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::exponential_buckets;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
@@ -44,6 +48,14 @@ impl Endpoint {
     }
 }
 
+/// The status codes the agent answers, each with a slot in [`Metrics`]' table of counters.
+const CODES: [u16; 13] = [200, 202, 400, 401, 404, 405, 408, 413, 415, 429, 500, 503, 0];
+const OTHER_CODE: usize = CODES.len() - 1;
+
+fn code_index(code: u16) -> usize {
+    CODES.iter().position(|&c| c == code).unwrap_or(OTHER_CODE)
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EndpointLabels {
     endpoint: Endpoint,
@@ -68,7 +80,10 @@ pub struct Metrics {
     pub throttled: Counter,
     pub not_durable: Counter,
     requests: Family<RequestLabels, Counter>,
-    latency: Vec<Histogram>,
+    /// `requests`' counter of each (endpoint, code), found once: a lookup in the family hashes
+    /// the labels and takes a lock, on every request.
+    request_counters: [[OnceLock<Counter>; CODES.len()]; Endpoint::ALL.len()],
+    latency: Arc<[Latency; Endpoint::ALL.len()]>,
     pub connections: Gauge,
     pub connections_refused: Counter,
     reloads: Family<ResultLabels, Counter>,
@@ -106,19 +121,11 @@ impl Metrics {
         );
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests by endpoint and status code", requests.clone());
-        // 25 µs .. ~0.8 s
-        let latency_family = Family::<EndpointLabels, Histogram, _>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.000_025, 2.0, 16))
-        });
-        registry.register(
-            "http_request_duration_seconds",
-            "Time from a request's headers to its answer, by endpoint",
-            latency_family.clone(),
-        );
-        let latency = Endpoint::ALL
-            .iter()
-            .map(|&endpoint| latency_family.get_or_create(&EndpointLabels { endpoint }).clone())
-            .collect();
+        let latency: Arc<[Latency; Endpoint::ALL.len()]> = Arc::new(Default::default());
+        registry.register_collector(Box::new(LatencyCollector {
+            latency: latency.clone(),
+            bounds: exponential_buckets(LATENCY_FIRST_BOUND_S, 2.0, LATENCY_BOUNDS).collect(),
+        }));
         let connections = Gauge::default();
         registry.register("connections_open", "Open HTTP connections", connections.clone());
         let connections_refused = Counter::default();
@@ -138,6 +145,7 @@ impl Metrics {
             throttled,
             not_durable,
             requests,
+            request_counters: Default::default(),
             latency,
             connections,
             connections_refused,
@@ -145,11 +153,18 @@ impl Metrics {
         }
     }
 
-    pub fn observe(&self, endpoint: Endpoint, code: u16, seconds: f64) {
-        if let Some(h) = self.latency.get(endpoint.index()) {
-            h.observe(seconds);
+    pub fn observe(&self, endpoint: Endpoint, code: StatusCode, took: Duration) {
+        let e = endpoint.index();
+        self.latency[e].observe(took);
+        let code = code.as_u16();
+        let c = code_index(code);
+        if c == OTHER_CODE {
+            self.requests.get_or_create(&RequestLabels { endpoint, code }).inc();
+        } else {
+            self.request_counters[e][c]
+                .get_or_init(|| self.requests.get_or_create(&RequestLabels { endpoint, code }).clone())
+                .inc();
         }
-        self.requests.get_or_create(&RequestLabels { endpoint, code }).inc();
     }
 
     pub fn reload(&self, ok: bool) {
@@ -162,6 +177,77 @@ impl Metrics {
         let mut out = String::with_capacity(8192);
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)
+    }
+}
+
+/// `http_request_duration_seconds`: 16 buckets from 25 µs, doubling (to ~0.8 s), and +Inf.
+const LATENCY_FIRST_BOUND_S: f64 = 0.000_025;
+const LATENCY_FIRST_BOUND_NS: u64 = 25_000;
+const LATENCY_BOUNDS: u16 = 16;
+
+/// One endpoint's latency histogram: atomic counters, no lock (prometheus-client's `Histogram`
+/// takes a lock and walks its buckets on every observation).
+#[derive(Default)]
+struct Latency {
+    /// Per bucket, not cumulative; the last is +Inf.
+    buckets: [AtomicU64; LATENCY_BOUNDS as usize + 1],
+    count: AtomicU64,
+    sum_ns: AtomicU64,
+}
+
+impl Latency {
+    fn observe(&self, took: Duration) {
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.buckets[latency_bucket(ns)].fetch_add(1, Relaxed);
+        self.count.fetch_add(1, Relaxed);
+        self.sum_ns.fetch_add(ns, Relaxed);
+    }
+}
+
+/// The first bucket whose bound (25 µs × 2^i) is at least `ns`; the +Inf bucket past the last.
+fn latency_bucket(ns: u64) -> usize {
+    if ns <= LATENCY_FIRST_BOUND_NS {
+        return 0;
+    }
+    // the smallest i with 2^i >= ceil(ns / first bound)
+    let multiple = ns.div_ceil(LATENCY_FIRST_BOUND_NS);
+    let i = (u64::BITS - (multiple - 1).leading_zeros()) as usize;
+    i.min(LATENCY_BOUNDS as usize)
+}
+
+struct LatencyCollector {
+    latency: Arc<[Latency; Endpoint::ALL.len()]>,
+    bounds: Vec<f64>,
+}
+
+impl fmt::Debug for LatencyCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LatencyCollector")
+    }
+}
+
+impl Collector for LatencyCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
+        let mut m = e.encode_descriptor(
+            "http_request_duration_seconds",
+            // The full stop that the registry adds to the help of what is registered with it.
+            "Time from a request's headers to its answer, by endpoint.",
+            None,
+            MetricType::Histogram,
+        )?;
+        for endpoint in Endpoint::ALL {
+            let h = &self.latency[endpoint.index()];
+            let bounds = self.bounds.iter().copied().chain([f64::INFINITY]);
+            let buckets: Vec<(f64, u64)> = bounds.zip(h.buckets.iter().map(|b| b.load(Relaxed))).collect();
+            let sum = h.sum_ns.load(Relaxed) as f64 / 1e9;
+            m.encode_family(&EndpointLabels { endpoint })?.encode_histogram::<NoLabelSet>(
+                sum,
+                h.count.load(Relaxed),
+                &buckets,
+                None,
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -284,4 +370,20 @@ pub fn sample(exposition: &str, name_and_labels: &str) -> Option<f64> {
         let rest = l.strip_prefix(name_and_labels)?;
         rest.strip_prefix(' ')?.split(' ').next()?.parse().ok()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_buckets_are_the_first_bound_at_or_above() {
+        let bounds: Vec<f64> = exponential_buckets(LATENCY_FIRST_BOUND_S, 2.0, LATENCY_BOUNDS).collect();
+        for ns in [0, 1, 24_999, 25_000, 25_001, 49_999, 50_000, 50_001, 99_999, 100_000, 819_200_000] {
+            let expected = bounds.iter().position(|&b| ns as f64 / 1e9 <= b).unwrap();
+            assert_eq!(latency_bucket(ns), expected, "{ns} ns");
+        }
+        assert_eq!(latency_bucket(819_200_001), LATENCY_BOUNDS as usize, "+Inf");
+        assert_eq!(latency_bucket(u64::MAX), LATENCY_BOUNDS as usize, "+Inf");
+    }
 }

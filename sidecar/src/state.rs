@@ -25,7 +25,7 @@ pub struct Generation {
     pub client: Client,
     pub config: AgentConfig,
     /// Events admitted by requests but not yet queued (see [`Generation::admit`]).
-    reserved: Mutex<usize>,
+    reserved: AtomicUsize,
     /// The `Authorization` header value that is accepted, when a token is set.
     expected_auth: Option<Vec<u8>>,
     pub max_body: usize,
@@ -43,7 +43,7 @@ impl Generation {
         let expected_auth = config.token().map(|t| format!("Bearer {t}").into_bytes());
         let max_body = config.ingest.max_body_bytes();
         let durable = config.core.spool.durable_ack.then(|| Arc::new(GroupFlush::new(client.clone())));
-        Generation { client, config, reserved: Mutex::new(0), expected_auth, max_body, durable }
+        Generation { client, config, reserved: AtomicUsize::new(0), expected_auth, max_body, durable }
     }
 
     /// With `spool.durable_ack: true`, waits until everything this request queued is delivered or
@@ -52,16 +52,20 @@ impl Generation {
     pub async fn durable(&self) -> bool {
         match &self.durable {
             None => true,
-            Some(g) => g.wait(DURABLE_TIMEOUT).await,
+            // Boxed: its timer would make every request's future larger, durable or not.
+            Some(g) => Box::pin(g.wait(DURABLE_TIMEOUT)).await,
         }
     }
 
-    /// Whether a request with this `Authorization` header may ingest. Constant time in the
-    /// token's content (a different length is told apart, the bytes are not).
-    pub fn authorized(&self, header: Option<&[u8]>) -> bool {
+    /// Whether a request with these headers may ingest (its `Authorization` header is looked up
+    /// only when a token is set). Constant time in the token's content (a different length is
+    /// told apart, the bytes are not).
+    pub fn authorized(&self, headers: &http::HeaderMap) -> bool {
         match &self.expected_auth {
             None => true,
-            Some(expected) => header.is_some_and(|h| bool::from(h.ct_eq(expected.as_slice()))),
+            Some(expected) => headers
+                .get(http::header::AUTHORIZATION)
+                .is_some_and(|h| bool::from(h.as_bytes().ct_eq(expected.as_slice()))),
         }
     }
 
@@ -69,15 +73,21 @@ impl Generation {
     /// of them. While the [`Admission`] lives the room stays reserved for them, so that no other
     /// request takes it; a batch is therefore decided before any of its events is queued, and
     /// a client retrying a 429 cannot duplicate part of it.
-    pub fn admit(self: &Arc<Self>, n: usize) -> Option<Admission> {
-        let mut reserved = self.reserved.lock().ok()?;
-        // The queue only drains meanwhile (the batcher), and only admitted requests fill it.
-        let room = self.client.queue_room();
-        if *reserved + n > room {
-            return None;
+    pub fn admit(&self, n: usize) -> Option<Admission<'_>> {
+        let mut reserved = self.reserved.load(Acquire);
+        loop {
+            // Only admitted requests fill the queue, and each queues its events before it gives
+            // its reservation back: an event is counted in the queue, in `reserved` or in both,
+            // never in neither. The room is read again on every try (the batcher drains).
+            let room = self.client.queue_room();
+            if reserved + n > room {
+                return None;
+            }
+            match self.reserved.compare_exchange_weak(reserved, reserved + n, AcqRel, Acquire) {
+                Ok(_) => return Some(Admission { generation: self, n }),
+                Err(now) => reserved = now,
+            }
         }
-        *reserved += n;
-        Some(Admission { generation: self.clone(), n })
     }
 }
 
@@ -158,21 +168,19 @@ impl Generation {
     /// Whether the queue has any room not held by other requests: a batch is refused before it
     /// is parsed when there is none (under overload the parse would be wasted work).
     pub fn has_room(&self) -> bool {
-        self.reserved.lock().map(|r| self.client.queue_room() > *r).unwrap_or(false)
+        self.client.queue_room() > self.reserved.load(Acquire)
     }
 }
 
 /// Room in the queue held for one request's events; given back when dropped.
-pub struct Admission {
-    generation: Arc<Generation>,
+pub struct Admission<'a> {
+    generation: &'a Generation,
     n: usize,
 }
 
-impl Drop for Admission {
+impl Drop for Admission<'_> {
     fn drop(&mut self) {
-        if let Ok(mut r) = self.generation.reserved.lock() {
-            *r = r.saturating_sub(self.n);
-        }
+        self.generation.reserved.fetch_sub(self.n, AcqRel);
     }
 }
 
@@ -273,7 +281,7 @@ impl State {
     }
 
     /// Takes `n` bytes of the body budget, or `None` when that would go over it.
-    pub fn take_buffer(self: &Arc<Self>, n: usize) -> Option<BufferGuard> {
+    pub fn take_buffer(&self, n: usize) -> Option<BufferGuard<'_>> {
         let max = self.max_buffered.load(Relaxed);
         let mut cur = self.buffered.load(Relaxed);
         loop {
@@ -281,7 +289,7 @@ impl State {
                 return None;
             }
             match self.buffered.compare_exchange_weak(cur, cur + n, AcqRel, Relaxed) {
-                Ok(_) => return Some(BufferGuard { state: Some(self.clone()), n }),
+                Ok(_) => return Some(BufferGuard { state: Some(self), n }),
                 Err(now) => cur = now,
             }
         }
@@ -363,20 +371,20 @@ impl State {
 }
 
 /// Bytes of the body budget held by one request; given back when dropped.
-pub struct BufferGuard {
-    state: Option<Arc<State>>,
+pub struct BufferGuard<'a> {
+    state: Option<&'a State>,
     n: usize,
 }
 
-impl BufferGuard {
+impl<'a> BufferGuard<'a> {
     /// A guard that holds nothing.
-    pub fn none() -> BufferGuard {
+    pub fn none() -> BufferGuard<'a> {
         BufferGuard { state: None, n: 0 }
     }
 
     /// Takes `more` bytes on top of what this guard holds.
     pub fn grow(&mut self, more: usize) -> bool {
-        match self.state.as_ref().and_then(|s| s.take_buffer(more)) {
+        match self.state.and_then(|s| s.take_buffer(more)) {
             Some(mut extra) => {
                 self.n += std::mem::take(&mut extra.n);
                 true
@@ -386,9 +394,9 @@ impl BufferGuard {
     }
 }
 
-impl Drop for BufferGuard {
+impl Drop for BufferGuard<'_> {
     fn drop(&mut self) {
-        if let Some(state) = &self.state {
+        if let Some(state) = self.state {
             state.buffered.fetch_sub(self.n, AcqRel);
         }
     }

@@ -2,6 +2,7 @@
 //! temporary directory, requests built in memory.
 
 use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
