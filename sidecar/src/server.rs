@@ -218,7 +218,10 @@ pub async fn serve(
         drop(generation);
         let mut builder = http1::Builder::new();
         // No hyper timer: the header timeout is the table's (see the top of this file).
-        builder.keep_alive(true).max_buf_size(64 * 1024).header_read_timeout(None);
+        // `writev(false)`: an answer's head and body are copied into one buffer and sent with one
+        // `write`; measured against hyper's vectored writes (2 iovecs per answer): 16,561 -> 16,164
+        // instructions and 17.8 -> 17.3 µs of CPU per single-event request.
+        builder.keep_alive(true).max_buf_size(64 * 1024).header_read_timeout(None).writev(false);
         let (a, c) = (agent.clone(), conn.clone());
         let service = service_fn(move |req| answer(a.clone(), req, Carried(c.clone())));
         let id = next_id;
