@@ -180,6 +180,7 @@ pub unsafe extern "C" fn monitoring_configure(
         // SAFETY: out is non-NULL and points to writable storage for a pointer.
         unsafe { *out = std::ptr::null_mut() };
         let source = unsafe { opt_arg(config, "config") }?;
+        monitoring_core::alloc::tune_allocator();
         let client = Client::configure(source, None)?;
         unsafe { *out = Box::into_raw(Box::new(monitoring_client { client })) };
         Ok(())

@@ -466,6 +466,7 @@ pub extern "system" fn Java_dev_monitoring_Native_configure<'l>(
                 Failure::Core(Error::Config { path: None, message: format!("overrides are not JSON: {e}") })
             })?)
         };
+        monitoring_core::alloc::tune_allocator();
         let client = Client::configure(config.as_deref(), overrides)?;
         Ok(Box::into_raw(Box::new(client)) as jlong)
     })

@@ -109,6 +109,7 @@ impl NativeClient {
                 )
             })?),
         };
+        monitoring_core::alloc::tune_allocator();
         let client = py.detach(|| guard(|| Client::configure(config.as_deref(), overrides))).py_err(py)?;
         let block = client.config().queue.on_full == OnFull::Block;
         Ok(NativeClient { client, detach_emit: AtomicBool::new(block) })

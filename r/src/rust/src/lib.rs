@@ -237,6 +237,7 @@ fn rs_configure(config: Robj, overrides: Robj) -> Robj {
                 field: None,
             })?),
         };
+        monitoring_core::alloc::tune_allocator();
         let client = Client::configure(config.as_deref(), overrides)?;
         let shared = Arc::new(ClientShared { client });
         if let Ok(mut list) = CLIENTS.lock() {
