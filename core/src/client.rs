@@ -37,6 +37,8 @@ impl Client {
     }
 
     pub fn from_config(config: Config) -> Result<Client> {
+        #[cfg(feature = "mimalloc")]
+        crate::alloc::tune();
         let runtime = Runtime::start(&config, enrichment(&config))?;
         let inner = Arc::new(ClientInner {
             config,

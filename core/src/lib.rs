@@ -5,7 +5,7 @@
 //! See ARCHITECTURE.md at the repository root for the threads and the locking rules.
 
 #[cfg(feature = "mimalloc")]
-pub mod alloc;
+mod alloc;
 pub mod backend;
 pub mod config;
 pub use fork::{after_fork_child, after_fork_parent, before_fork};

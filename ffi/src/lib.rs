@@ -11,13 +11,6 @@ use std::time::Duration;
 
 use monitoring_core::{parse_final_status, Client, Error, Job, JobOptions};
 
-/// The engine's events are allocated on the caller's thread and freed on its batching thread;
-/// glibc's malloc serialises that pattern on its arena lock (about 1 us per event at 1M events/s,
-/// `bench/run_c.sh`), mimalloc frees across threads without it. Only this library's own
-/// allocations use it: the host's `malloc` is untouched.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// A configured client. Create with `monitoring_configure`, free with `monitoring_client_free`.
 pub struct monitoring_client {
     client: Client,
@@ -180,7 +173,6 @@ pub unsafe extern "C" fn monitoring_configure(
         // SAFETY: out is non-NULL and points to writable storage for a pointer.
         unsafe { *out = std::ptr::null_mut() };
         let source = unsafe { opt_arg(config, "config") }?;
-        monitoring_core::alloc::tune_allocator();
         let client = Client::configure(source, None)?;
         unsafe { *out = Box::into_raw(Box::new(monitoring_client { client })) };
         Ok(())

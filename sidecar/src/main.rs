@@ -28,11 +28,6 @@ use crate::config::{AgentConfig, Overrides, ProcessEnv};
 use crate::handler::Agent;
 use crate::state::{agent_paths, Generation, State};
 
-// Events are allocated on the HTTP thread and freed on the core's batcher thread; glibc malloc is
-// slow at that producer/consumer pattern, mimalloc is not.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const USAGE: &str = "\
 usage: monitoring-sidecar [--config FILE] [--listen ADDR] [--check-config]
 
@@ -83,7 +78,6 @@ fn parse_args() -> Result<Option<Args>, String> {
 }
 
 fn main() -> ExitCode {
-    monitoring_core::alloc::tune_allocator();
     let args = match parse_args() {
         Ok(Some(a)) => a,
         Ok(None) => return ExitCode::SUCCESS,

@@ -20,10 +20,6 @@
 //! Returned `int`s: 0 when the event was queued, 3 (`QUEUE_FULL`) when it was dropped at a full
 //! queue. Every other outcome is an exception.
 
-/// The engine's allocator (see `libmonitoring`'s): events cross threads, glibc's malloc serialises that.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::ffi::c_char;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
@@ -466,7 +462,6 @@ pub extern "system" fn Java_dev_monitoring_Native_configure<'l>(
                 Failure::Core(Error::Config { path: None, message: format!("overrides are not JSON: {e}") })
             })?)
         };
-        monitoring_core::alloc::tune_allocator();
         let client = Client::configure(config.as_deref(), overrides)?;
         Ok(Box::into_raw(Box::new(client)) as jlong)
     })

@@ -10,10 +10,6 @@
 //! wait for room. Under `drop` they never wait, and holding the GIL is cheaper than releasing it
 //! (see `python/bench`). No core call can unwind into Python: panics become `InternalError`.
 
-/// The engine's allocator (see `libmonitoring`'s): events cross threads, glibc's malloc serialises that.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod errors;
 mod json;
 
@@ -109,7 +105,6 @@ impl NativeClient {
                 )
             })?),
         };
-        monitoring_core::alloc::tune_allocator();
         let client = py.detach(|| guard(|| Client::configure(config.as_deref(), overrides))).py_err(py)?;
         let block = client.config().queue.on_full == OnFull::Block;
         Ok(NativeClient { client, detach_emit: AtomicBool::new(block) })

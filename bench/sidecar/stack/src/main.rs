@@ -10,10 +10,6 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
 use monitoring_core::Client;
 
-// The agent's allocator and settings (see sidecar/Cargo.toml), so that the comparison stays fair.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn answer(client: &Client, body: &[u8]) -> (StatusCode, &'static str) {
     match client.emit(body) {
         Ok(()) => (StatusCode::ACCEPTED, "{\"accepted\":1}"),

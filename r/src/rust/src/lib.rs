@@ -17,10 +17,6 @@
 //! `rs_shutdown_all` (registered by `.onLoad` as an exit finalizer) shuts down every client still
 //! running, within one deadline. A job collected while open is finished as `canceled`.
 
-/// The engine's allocator (see `libmonitoring`'s): events cross threads, glibc's malloc serialises that.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod rdata;
 mod tojson;
 
@@ -237,7 +233,6 @@ fn rs_configure(config: Robj, overrides: Robj) -> Robj {
                 field: None,
             })?),
         };
-        monitoring_core::alloc::tune_allocator();
         let client = Client::configure(config.as_deref(), overrides)?;
         let shared = Arc::new(ClientShared { client });
         if let Ok(mut list) = CLIENTS.lock() {
