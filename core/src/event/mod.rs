@@ -3,6 +3,7 @@
 
 pub(crate) mod encode;
 pub(crate) mod fast;
+mod scan;
 mod timestamp;
 
 use std::borrow::Cow;
@@ -412,7 +413,7 @@ fn missing_field_name(message: &str) -> Option<&str> {
 
 /// Whether metadata holds what only decoding can check: an escape (`\`), an exponent (`e`, `E`:
 /// also in words, which only costs a decode on this path) or a run of digits long enough to
-/// overflow an f64. The fast path gives up on the same (`fast::Scan::number_grammar`).
+/// overflow an f64. The fast path gives up on the same (`scan::Scan::number_grammar`).
 fn metadata_needs_decoding(meta: &[u8]) -> bool {
     let mut digits = 0usize;
     for &b in meta {
@@ -420,7 +421,7 @@ fn metadata_needs_decoding(meta: &[u8]) -> bool {
             b'\\' | b'e' | b'E' => return true,
             b'0'..=b'9' => {
                 digits += 1;
-                if digits > fast::MAX_PLAIN_DIGITS {
+                if digits > scan::MAX_PLAIN_DIGITS {
                     return true;
                 }
             }

@@ -171,6 +171,11 @@ fn fast_path_agrees_with_the_complete_validation() {
         r#"{"app":{"name":null},"entity":{"id":"x"},"event":{"kind":"metric","metrics":{"a":1e5,"b":-0.0,"c":123456789012345,"d":0.000000000000001,"e":-1.5E+22,"f":0,"g":-7,"h":2.5e-3}}}"#,
         r#"{"event":{"metadata":{},"kind":"canceled","status":"canceled"}}"#,
         "{\"event\":{\"kind\":\"log\",\"message\":\"d\u{e9}j\u{e0} vu \u{1F600}\"}}",
+        // Whitespace everywhere JSON allows it, keys spaced from their colons (read by name).
+        "{\n  \"idempotency_key\" :\t\"k\",\r\n  \"entity\" : { \"type\" : \"tool\" , \"id\" :\"x\" },\n  \"event\": {\"kind\" : \"metric\", \"metrics\" : { \"a\" : 1 , \"b\":2 } , \"metadata\" : { } }\n}\n",
+        // Strings of every length around the eight-byte steps, and keys longer than one step.
+        r#"{"entity":{"type":"a","id":"abcdefg","business_key":"abcdefgh","sub_key":"abcdefghi"},"event":{"kind":"log","message":"abcdefghijklmnopq"}}"#,
+        r#"{"event":{"kind":"log","metadata":{"":"","abcdefghijklmnop":["abcdefghijklmno",{"k":"v"}],"n":-0.5}}}"#,
     ];
     for text in handled {
         assert!(same_as_complete_path(text.as_bytes()), "not on the fast path: {text}");
@@ -211,6 +216,18 @@ y"}}}"#,
         r#"{"event":{"kind":"log",}}"#,
         r#"{,"event":{"kind":"log"}}"#,
         "\u{a0}{\"event\":{\"kind\":\"log\"}}",
+        // Keys the schema does not have, however close to one of its keys.
+        r#"{"idempotency_kez":"k","event":{"kind":"log"}}"#,
+        r#"{"idempotency_key_":"k","event":{"kind":"log"}}"#,
+        r#"{"events":{"kind":"log"}}"#,
+        r#"{"even":{"kind":"log"}}"#,
+        r#"{"event":{"kind":"log","metadatas":{}}}"#,
+        r#"{"event":{"kind":"log"},"app":{"names":"x"}}"#,
+        r#"{"event" x:{"kind":"log"}}"#,
+        r#"{"event":{"kind":"log"}"#,
+        r#"{"event":{"kind":"log"}}}"#,
+        r#"{"event":{"kind":"log","message":"abcdefgh"#,
+        r#"{"event":{"kind":"metric","metrics":{"a":1"#,
     ];
     for text in left {
         assert!(!same_as_complete_path(text.as_bytes()), "fast path took: {text}");
