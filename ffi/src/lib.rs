@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 use monitoring_core::{parse_final_status, Client, Error, Job, JobOptions};
@@ -48,25 +49,57 @@ thread_local! {
     /// This thread's last error, NUL-terminated. Kept as a buffer that a successful call
     /// truncates in place: `emit` is called millions of times, and a new string per call (even
     /// an empty one) was two allocations on its hot path.
-    static LAST_ERROR: RefCell<Vec<u8>> = RefCell::new(vec![0]);
+    static LAST_ERROR: RefCell<LastError> = RefCell::new(LastError(vec![0]));
+}
+
+/// How many threads have a last error other than "". While none has, a successful call has
+/// nothing to clear and skips the thread-local: in a shared library every access to it is a
+/// `__tls_get_addr` call and a check of its lazy initialisation, some 25 instructions on each
+/// `emit`. A thread that has an error counted it itself, so its own load never reads 0 until
+/// it cleared it (relaxed suffices: only this thread's own increment matters to its load).
+static THREADS_WITH_ERROR: AtomicUsize = AtomicUsize::new(0);
+
+struct LastError(Vec<u8>);
+
+impl LastError {
+    fn is_empty(&self) -> bool {
+        self.0.len() == 1
+    }
+}
+
+impl Drop for LastError {
+    /// A thread that exits with an error stops counting.
+    fn drop(&mut self) {
+        if !self.is_empty() {
+            THREADS_WITH_ERROR.fetch_sub(1, Relaxed);
+        }
+    }
 }
 
 fn set_last_error(message: &str) {
     LAST_ERROR.with(|e| {
         let mut e = e.borrow_mut();
-        e.clear();
-        e.extend(message.bytes().map(|b| if b == 0 { b' ' } else { b }));
-        e.push(0);
+        if e.is_empty() {
+            THREADS_WITH_ERROR.fetch_add(1, Relaxed);
+        }
+        let text = &mut e.0;
+        text.clear();
+        text.extend(message.bytes().map(|b| if b == 0 { b' ' } else { b }));
+        text.push(0);
     });
 }
 
 /// After a successful call: "" unless it already is (no write, no allocation).
 fn clear_last_error() {
+    if THREADS_WITH_ERROR.load(Relaxed) == 0 {
+        return;
+    }
     LAST_ERROR.with(|e| {
         let mut e = e.borrow_mut();
-        if e.len() != 1 {
-            e.clear();
-            e.push(0);
+        if !e.is_empty() {
+            e.0.clear();
+            e.0.push(0);
+            THREADS_WITH_ERROR.fetch_sub(1, Relaxed);
         }
     });
 }
@@ -156,7 +189,7 @@ pub extern "C" fn monitoring_abi_version() -> u32 {
 /// next call into the library.
 #[no_mangle]
 pub extern "C" fn monitoring_last_error() -> *const c_char {
-    LAST_ERROR.with(|e| e.borrow().as_ptr().cast())
+    LAST_ERROR.with(|e| e.borrow().0.as_ptr().cast())
 }
 
 /// Creates a client. `config`: NULL (environment and defaults), a path to a .yaml/.yml/.json

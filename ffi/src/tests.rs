@@ -90,3 +90,53 @@ fn emit_and_stats_through_the_abi() {
         monitoring_client_free(c);
     }
 }
+
+/// Each thread keeps its own last error: a successful call clears the caller's, whatever other
+/// threads hold, including threads that exit with an error set (the count of threads with one
+/// lets a successful call skip the thread-local while it is 0).
+#[test]
+fn last_error_is_per_thread_and_cleared_by_success() {
+    struct Client(*mut monitoring_client);
+    // SAFETY: a client may be used from any thread.
+    unsafe impl Send for Client {}
+    unsafe impl Sync for Client {}
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = format!(
+        "{{\"direct_backends\":[{{\"type\":\"filesystem\",\"path\":\"{}\"}}],\"spool\":{{\"path\":\"{}\"}}}}",
+        dir.path().join("events").display(),
+        dir.path().join("spool").display()
+    );
+    let cfg = CString::new(cfg).unwrap();
+    let ok = c"{\"event\":{\"kind\":\"metric\"}}";
+    let bad = c"{\"event\":{\"kind\":\"metric\",\"colour\":1}}";
+    unsafe {
+        let mut c = ptr::null_mut();
+        assert_eq!(monitoring_configure(cfg.as_ptr(), &mut c), MONITORING_OK, "{}", last_error());
+        let client = Client(c);
+        assert_eq!(monitoring_emit(client.0, bad.as_ptr()), MONITORING_ERR_INVALID_ARGUMENT);
+        std::thread::scope(|s| {
+            // Another thread: its success leaves this thread's error alone; it exits with an
+            // error of its own set.
+            s.spawn(|| {
+                let c = &client;
+                assert_eq!(monitoring_emit(c.0, ok.as_ptr()), MONITORING_OK);
+                assert_eq!(last_error(), "");
+                assert_eq!(monitoring_emit(c.0, bad.as_ptr()), MONITORING_ERR_INVALID_ARGUMENT);
+                assert!(last_error().contains("event.colour"));
+                assert_eq!(monitoring_emit(c.0, ok.as_ptr()), MONITORING_OK);
+                assert_eq!(last_error(), "");
+                assert_eq!(monitoring_emit(c.0, bad.as_ptr()), MONITORING_ERR_INVALID_ARGUMENT);
+            })
+            .join()
+            .unwrap();
+        });
+        assert!(last_error().contains("event.colour"), "{}", last_error());
+        assert_eq!(monitoring_emit(client.0, ok.as_ptr()), MONITORING_OK);
+        assert_eq!(last_error(), "");
+        assert_eq!(monitoring_emit(client.0, bad.as_ptr()), MONITORING_ERR_INVALID_ARGUMENT);
+        assert_eq!(monitoring_flush(client.0, 5000), MONITORING_OK);
+        assert_eq!(last_error(), "");
+        assert_eq!(monitoring_shutdown(client.0, 1000), MONITORING_OK);
+        monitoring_client_free(client.0);
+    }
+}
