@@ -39,6 +39,7 @@ impl Client {
     pub fn from_config(config: Config) -> Result<Client> {
         #[cfg(feature = "mimalloc")]
         crate::alloc::tune();
+        event::init_fast_clock();
         let runtime = Runtime::start(&config, enrichment(&config))?;
         let inner = Arc::new(ClientInner {
             config,

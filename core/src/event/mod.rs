@@ -17,6 +17,7 @@ use crate::backend::Batch;
 use crate::error::{Error, Result};
 
 pub(crate) use encode::{encode_event, Enrichment};
+pub(crate) use timestamp::init_fast_clock;
 pub use timestamp::{format_micros, now_micros, parse_rfc3339_micros};
 
 /// `event.kind`.
