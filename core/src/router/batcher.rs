@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError, TrySendError};
 
 use super::{Envelope, Msg, Outcome, Shared, Tracker, Work};
 use crate::backend::Batch;
@@ -45,30 +45,41 @@ impl Batcher {
     pub fn run(self, rx: Receiver<Msg>) {
         let mut batch = Batch::with_capacity(self.batch_max);
         let mut seal_at: Option<Instant> = None;
+        // Whether the batcher lingered since the last event (see below).
+        let mut lingered = false;
         loop {
-            let msg = match seal_at {
-                Some(at) => rx.recv_deadline(at),
-                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            // What is queued is taken without waiting. `try_recv` looks at the emitters' end
+            // of the queue (its tail, the line every `emit` writes) only when it finds the queue
+            // empty; checking `is_empty` after every event read that line each time, and each
+            // read cost the next `emit` a cache miss while this thread drained a backlog.
+            let msg = match rx.try_recv() {
+                Ok(msg) => Ok(msg),
+                Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
+                Err(TryRecvError::Empty) => match seal_at {
+                    Some(at) if !lingered => {
+                        // Nothing else queued: linger a moment instead of sleeping on the
+                        // queue, where every next event would have to wake this thread (a
+                        // futex syscall on the emitting thread, several microseconds). Under
+                        // load this bounds the wake-ups to one per LINGER; the batch waits for
+                        // its interval anyway.
+                        lingered = true;
+                        std::thread::sleep(at.saturating_duration_since(Instant::now()).min(LINGER));
+                        continue;
+                    }
+                    Some(at) => rx.recv_deadline(at),
+                    None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                },
             };
             match msg {
                 Ok(Msg::Event(env)) => {
                     self.encode(&env, &mut batch);
+                    lingered = false;
                     if seal_at.is_none() {
                         seal_at = Some(Instant::now() + self.interval);
                     }
                     if batch.len() >= self.batch_max {
                         self.route(&mut batch);
                         seal_at = None;
-                    } else if rx.is_empty() {
-                        // Nothing else queued: linger a moment instead of sleeping on the queue,
-                        // where every next event would have to wake this thread (a futex
-                        // syscall on the emitting thread, several microseconds). Under load this
-                        // bounds the wake-ups to one per LINGER; the batch waits for its
-                        // interval anyway.
-                        if let Some(at) = seal_at {
-                            let left = at.saturating_duration_since(Instant::now());
-                            std::thread::sleep(left.min(LINGER));
-                        }
                     }
                 }
                 Ok(Msg::Flush(ticket)) => {
