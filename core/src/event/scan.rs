@@ -211,21 +211,24 @@ impl<'t> Scan<'t> {
         let (mut j, mut high) = (start, 0u64);
         loop {
             let x = self.word(j);
-            let hits = zero_bytes(x ^ (ONES * u64::from(b'"')))
+            let quotes = zero_bytes(x ^ (ONES * u64::from(b'"')));
+            let hits = quotes
                 | zero_bytes(x ^ (ONES * u64::from(b'\\')))
                 | (x.wrapping_sub(ONES * 0x20) & !x & HIGH);
             if hits != 0 {
-                let n = hits.trailing_zeros() / 8;
-                // The bytes before the hit only (n < 8 here).
-                high |= x & ((1u64 << (8 * n)) - 1);
-                j += n as usize;
+                let first = hits & hits.wrapping_neg();
+                // The first of them a quote (`quotes` is exact there: a false flag only sits
+                // above a real quote), not a backslash or a control character.
+                if quotes & first == 0 {
+                    return None;
+                }
+                // The bytes before the quote only.
+                high |= x & (first - 1);
+                j += (first.trailing_zeros() / 8) as usize;
                 break;
             }
             high |= x;
             j += 8;
-        }
-        if self.byte(j) != b'"' {
-            return None;
         }
         if high & HIGH != 0 {
             std::str::from_utf8(self.b.get(start..j)?).ok()?;
@@ -309,28 +312,33 @@ impl<'t> Scan<'t> {
     }
 
     /// Checks and skips any JSON value (metadata), nested at most `depth` deep. Numbers are
-    /// checked for their grammar only, as serde_json checks a value it keeps raw.
+    /// checked for their grammar only, as serde_json checks a value it keeps raw. A call (the
+    /// walk inlined into its caller holds enough registers).
     #[inline(always)]
     pub fn value(&mut self, depth: u32) -> Option<()> {
         self.i = value(self.b, self.i, depth)?;
         Some(())
     }
 
+    /// An object at the cursor, its `{` not read yet (see `value`).
+    #[inline(always)]
+    fn object(&mut self, depth: u32) -> Option<()> {
+        self.i += 1;
+        let depth = depth.checked_sub(1)?;
+        self.members(|s| {
+            s.any_key()?;
+            // Most metadata is flat: its strings without a call.
+            if s.next() == b'"' {
+                return s.string().map(drop);
+            }
+            s.i = value(s.b, s.i, depth)?;
+            Some(())
+        })
+    }
+
     fn value_here(&mut self, depth: u32) -> Option<()> {
         match self.next() {
-            b'{' => {
-                self.i += 1;
-                let depth = depth.checked_sub(1)?;
-                self.members(|s| {
-                    s.any_key()?;
-                    // Most metadata is flat: its strings without a call.
-                    if s.next() == b'"' {
-                        return s.string().map(drop);
-                    }
-                    s.i = value(s.b, s.i, depth)?;
-                    Some(())
-                })
-            }
+            b'{' => self.object(depth),
             b'[' => {
                 self.i += 1;
                 let depth = depth.checked_sub(1)?;
