@@ -50,6 +50,11 @@ metric=$(grep -m1 ':monitoring_job_metric ' <<<"$jann" | awk '{print $1}' | tr -
   echo "8,739; before that they built a \`serde_json::Value\` tree per event (5-7 us per call, wall clock)."
   echo "At commit 87678a0 (the fast path walking serde_json's parse with visitors, glibc malloc)"
   echo "\`monitoring_emit\` took 5,135 and the router's threads 2,437; the schema's own scanner (c440012)"
-  echo "took \`monitoring_emit\` to 3,639, and its own UTF-8 check (8f76780) to 3,616."
+  echo "took \`monitoring_emit\` to 3,639, and its own UTF-8 check (8f76780) to 3,616; its second form (keys"
+  echo "compared whole, the walk inlined, the text read in the queue block: 48a4009, 13e8de2) with the"
+  echo "runtime found without ArcSwap and mimalloc's plain entry points took it to about 2,110."
+  echo "Under valgrind the event time (\`now_micros\`, the CPU counter extrapolated from a system clock"
+  echo "reading at most 1 ms old) renews its anchor far more often than at full speed, which adds about"
+  echo "50 instructions per event to \`monitoring_emit\` here that a real run does not pay."
 } > bench/results/instructions.md
 cat bench/results/instructions.md
