@@ -64,8 +64,9 @@ impl Batcher {
                         // emitting thread, 5-30 us on this VM, paid by the first `emit` of every
                         // burst. Waits that double (1, 2, 4, 8, 16 ms) keep a steady emitter
                         // from ever paying it, and cost an idle process at most five wake-ups
-                        // after its last event; the batch waits for its interval anyway.
-                        std::thread::sleep(
+                        // after its last event; the batch waits for its interval anyway. A
+                        // flush or a stop unparks this thread (`Runtime::flush`, `stop`).
+                        std::thread::park_timeout(
                             at.saturating_duration_since(Instant::now()).min(LINGER * (1 << lingered)),
                         );
                         lingered += 1;

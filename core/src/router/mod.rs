@@ -243,6 +243,9 @@ pub(crate) struct Runtime {
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// A second handle on each worker's queue, for `rescue`.
     work_queues: Vec<Receiver<Work>>,
+    /// The batcher's thread, unparked by a flush or a stop: it may be lingering (see
+    /// `batcher.rs`), which no `emit` interrupts.
+    batcher: std::thread::Thread,
 }
 
 impl Runtime {
@@ -334,8 +337,17 @@ impl Runtime {
             threads.push(spawn(format!("mon-deliver-{i}"), Box::new(move || w.run(wrx)))?);
         }
         let b = batcher::Batcher::new(cfg, enrich, shared.clone(), order);
-        threads.push(spawn("mon-batcher".into(), Box::new(move || b.run(rx)))?);
-        Ok(Runtime { tx, on_full: cfg.queue.on_full, shared, threads: Mutex::new(threads), work_queues })
+        let batcher_thread = spawn("mon-batcher".into(), Box::new(move || b.run(rx)))?;
+        let batcher = batcher_thread.thread().clone();
+        threads.push(batcher_thread);
+        Ok(Runtime {
+            tx,
+            on_full: cfg.queue.on_full,
+            shared,
+            threads: Mutex::new(threads),
+            work_queues,
+            batcher,
+        })
     }
 
     /// Queues one validated event. Never blocks under `on_full: drop`.
@@ -376,7 +388,7 @@ impl Runtime {
         let ticket = Arc::new(FlushTicket::default());
         let left = deadline.saturating_duration_since(Instant::now());
         match self.tx.send_timeout(Msg::Flush(ticket.clone()), left) {
-            Ok(()) => {}
+            Ok(()) => self.batcher.unpark(),
             Err(SendTimeoutError::Timeout(_)) => return Err(Error::Timeout),
             Err(SendTimeoutError::Disconnected(_)) => return Err(Error::Shutdown),
         }
@@ -406,6 +418,7 @@ impl Runtime {
         self.shared.notify();
         let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(10));
         let _ = self.tx.send_timeout(Msg::Stop, left);
+        self.batcher.unpark();
         let by_themselves = deadline - reserve / 2;
         let mut stopped = self.shared.wait_until(by_themselves, || self.shared.alive.load(Acquire) == 0);
         if !stopped {
