@@ -249,6 +249,22 @@ y"}}}"#,
     }
 }
 
+/// Every kind and status is read on the fast path, as the complete path reads it; a name in
+/// another case is not (the complete path then rejects it, naming the field).
+#[test]
+fn fast_path_reads_every_kind_and_status_by_name() {
+    for kind in Kind::ALL {
+        for status in Status::ALL {
+            let text =
+                format!(r#"{{"event":{{"kind":"{}","status":"{}"}}}}"#, kind.as_str(), status.as_str());
+            assert!(same_as_complete_path(text.as_bytes()), "not on the fast path: {text}");
+        }
+    }
+    for text in [r#"{"event":{"kind":"Metric"}}"#, r#"{"event":{"kind":"log","status":"Failed"}}"#] {
+        assert!(!same_as_complete_path(text.as_bytes()), "fast path took: {text}");
+    }
+}
+
 #[test]
 fn fast_path_numbers_are_read_bit_for_bit_as_serde_json_reads_them() {
     let numbers = [
