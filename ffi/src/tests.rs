@@ -26,6 +26,16 @@ fn header_is_current() {
     );
 }
 
+/// A JSON configuration with one filesystem backend and the spool under `dir`.
+fn config_in(dir: &std::path::Path) -> CString {
+    let cfg = format!(
+        "{{\"direct_backends\":[{{\"type\":\"filesystem\",\"path\":\"{}\"}}],\"spool\":{{\"path\":\"{}\"}}}}",
+        dir.join("events").display(),
+        dir.join("spool").display()
+    );
+    CString::new(cfg).unwrap()
+}
+
 fn last_error() -> String {
     unsafe { CStr::from_ptr(monitoring_last_error()) }.to_string_lossy().into_owned()
 }
@@ -50,12 +60,7 @@ fn null_arguments_are_errors_not_crashes() {
 #[test]
 fn emit_and_stats_through_the_abi() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = format!(
-        "{{\"direct_backends\":[{{\"type\":\"filesystem\",\"path\":\"{}\"}}],\"spool\":{{\"path\":\"{}\"}}}}",
-        dir.path().join("events").display(),
-        dir.path().join("spool").display()
-    );
-    let cfg = CString::new(cfg).unwrap();
+    let cfg = config_in(dir.path());
     unsafe {
         let mut c = ptr::null_mut();
         assert_eq!(monitoring_configure(cfg.as_ptr(), &mut c), MONITORING_OK, "{}", last_error());
@@ -101,12 +106,7 @@ fn last_error_is_per_thread_and_cleared_by_success() {
     unsafe impl Send for Client {}
     unsafe impl Sync for Client {}
     let dir = tempfile::tempdir().unwrap();
-    let cfg = format!(
-        "{{\"direct_backends\":[{{\"type\":\"filesystem\",\"path\":\"{}\"}}],\"spool\":{{\"path\":\"{}\"}}}}",
-        dir.path().join("events").display(),
-        dir.path().join("spool").display()
-    );
-    let cfg = CString::new(cfg).unwrap();
+    let cfg = config_in(dir.path());
     let ok = c"{\"event\":{\"kind\":\"metric\"}}";
     let bad = c"{\"event\":{\"kind\":\"metric\",\"colour\":1}}";
     unsafe {
