@@ -22,9 +22,10 @@ struct Mimalloc;
 /// What `mi_malloc` guarantees (`MI_MAX_ALIGN_SIZE`) for a block at least that large.
 const PLAIN_ALIGN: usize = 16;
 
+/// Whether a block of `size` bytes aligned to `align` can come from the plain entry points.
 #[inline(always)]
-fn plain(layout: &Layout) -> bool {
-    layout.align() <= PLAIN_ALIGN && layout.align() <= layout.size()
+fn plain(align: usize, size: usize) -> bool {
+    align <= PLAIN_ALIGN && align <= size
 }
 
 // SAFETY: every block comes from mimalloc with at least the layout's size and alignment (the
@@ -32,7 +33,7 @@ fn plain(layout: &Layout) -> bool {
 unsafe impl GlobalAlloc for Mimalloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if plain(&layout) {
+        if plain(layout.align(), layout.size()) {
             mi::mi_malloc(layout.size()).cast()
         } else {
             mi::mi_malloc_aligned(layout.size(), layout.align()).cast()
@@ -41,7 +42,7 @@ unsafe impl GlobalAlloc for Mimalloc {
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if plain(&layout) {
+        if plain(layout.align(), layout.size()) {
             mi::mi_zalloc(layout.size()).cast()
         } else {
             mi::mi_zalloc_aligned(layout.size(), layout.align()).cast()
@@ -55,7 +56,7 @@ unsafe impl GlobalAlloc for Mimalloc {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if layout.align() <= PLAIN_ALIGN && layout.align() <= new_size {
+        if plain(layout.align(), new_size) {
             mi::mi_realloc(ptr.cast::<c_void>(), new_size).cast()
         } else {
             mi::mi_realloc_aligned(ptr.cast::<c_void>(), new_size, layout.align()).cast()
