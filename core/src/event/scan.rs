@@ -364,13 +364,8 @@ impl<'t> Scan<'t> {
     /// only decoding finds (see `metadata_needs_decoding`, the complete path's rule).
     fn number_grammar(&mut self) -> Option<()> {
         let mut i = self.i + usize::from(self.byte(self.i) == b'-');
-        let digits = |i: &mut usize| {
-            let from = *i;
-            while self.byte(*i).is_ascii_digit() {
-                *i += 1;
-            }
-            *i > from && *i - from <= MAX_PLAIN_DIGITS
-        };
+        // The value is not needed here, only the run's length.
+        let digits = |i: &mut usize| (1..=MAX_PLAIN_DIGITS as u32).contains(&self.digits(i, &mut 0));
         match self.byte(i) {
             b'0' => i += 1,
             b'1'..=b'9' => digits(&mut i).then_some(())?,
@@ -407,12 +402,8 @@ fn skip_ws(b: &[u8], mut i: usize) -> (usize, u8) {
 #[cold]
 fn key_spaced(b: &[u8], i: usize, keys: &[Key]) -> Option<(usize, usize)> {
     let mut s = Scan { b, end: 0, i };
-    if s.byte(s.i) != b'"' {
-        return None;
-    }
-    let span = s.string()?;
+    let span = s.any_key()?;
     let name = s.slice(span);
-    s.eat(b':')?;
     Some((keys.iter().position(|k| k.name == name)?, s.i))
 }
 
