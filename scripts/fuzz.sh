@@ -11,12 +11,14 @@ command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal ||
   { echo "fuzz: the nightly toolchain is required (rustup toolchain install nightly)" >&2; exit 1; }
 status=0
-for target in event config spool_segment request; do
+for target in event shape config spool_segment request; do
   mkdir -p "corpus/$target" "artifacts/$target" "regressions/$target"
   [ -d "seeds/$target" ] && cp -n seeds/"$target"/* "corpus/$target/" 2>/dev/null || true
   echo "== fuzz $target for ${SECONDS_PER_TARGET}s"
   # regressions/<target> as a second corpus: every input that once crashed is run again first.
-  dict=(); [ -f "dicts/$target.dict" ] && dict=(-dict="dicts/$target.dict")
+  # `shape` takes two events: the event dictionary serves it too.
+  dict_file="dicts/$target.dict"; [ "$target" = shape ] && dict_file=dicts/event.dict
+  dict=(); [ -f "$dict_file" ] && dict=(-dict="$dict_file")
   if ! cargo +nightly fuzz run "$target" "corpus/$target" "regressions/$target" -- \
         -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -max_len=65536 "${dict[@]}" \
         -artifact_prefix="artifacts/$target/" 2>"artifacts/$target.log"; then

@@ -50,6 +50,14 @@ pub mod fuzzing {
         }
     }
 
+    /// Two events separated by a zero byte (which JSON never contains): reading the second with
+    /// the first one's shape must give what the walk gives (see `event/shape.rs`).
+    pub fn shape(bytes: &[u8]) {
+        let cut = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        let (first, second) = bytes.split_at(cut);
+        crate::event::shape_agrees(first, second.get(1..).unwrap_or_default());
+    }
+
     /// Loads a configuration document (no environment).
     pub fn config(text: &str) {
         let env = std::collections::HashMap::<String, String>::new();

@@ -20,6 +20,13 @@ fn event_inputs_that_once_crashed() {
 }
 
 #[test]
+fn shape_inputs_that_once_crashed() {
+    for input in inputs("shape") {
+        monitoring_core::fuzzing::shape(&input);
+    }
+}
+
+#[test]
 fn config_inputs_that_once_crashed() {
     for input in inputs("config") {
         if let Ok(text) = std::str::from_utf8(&input) {

@@ -15,6 +15,7 @@
 use arrayvec::ArrayVec;
 
 use super::scan::{Key, Scan, Span, PAD};
+use super::shape::{with_thread_shapes, Outcome, Shapes, Slot, What, MAX_SLOTS};
 use super::{parse_rfc3339_micros, Kind, Status};
 
 /// Metrics beyond this many in one event go through the complete validation.
@@ -48,6 +49,7 @@ const _: () = assert!(PAD <= TABLE_BYTES, "the table takes the scanner's padding
 
 /// A validated event as the queue carries it: `[text][offset table][metric count][metrics]` in
 /// one heap block, plus what is cheaper to keep decoded (kind, status, progress).
+#[derive(Debug, PartialEq)]
 pub(crate) struct FastEvent {
     /// A `Vec` rather than a boxed slice: boxing a `Vec` whose capacity is larger than its
     /// length (the builder's) would reallocate.
@@ -88,14 +90,39 @@ fn read_u64(buf: &[u8], at: usize) -> u64 {
 }
 
 /// What one pass over the event finds, beside the scanner that reads it.
-struct Walk {
-    spans: [Span; FIELDS],
+pub(crate) struct Walk {
+    pub spans: [Span; FIELDS],
     /// Not zeroed up front, unlike an array (that was a tenth of the walk).
-    metrics: ArrayVec<(Span, f64), MAX_METRICS>,
-    kind: Option<Kind>,
-    status: Option<Status>,
-    progress: Option<f64>,
-    at: Option<Span>,
+    pub metrics: ArrayVec<(Span, f64), MAX_METRICS>,
+    pub kind: Option<Kind>,
+    pub status: Option<Status>,
+    pub progress: Option<f64>,
+    pub at: Option<Span>,
+    /// Where the values were, in text order, to make the event's shape (`shape.rs`).
+    pub slots: ArrayVec<Slot, MAX_SLOTS>,
+    pub slots_overflowed: bool,
+}
+
+impl Walk {
+    pub fn new() -> Walk {
+        Walk {
+            spans: [Span::default(); FIELDS],
+            metrics: ArrayVec::new(),
+            kind: None,
+            status: None,
+            progress: None,
+            at: None,
+            slots: ArrayVec::new(),
+            slots_overflowed: false,
+        }
+    }
+
+    /// Notes a value at `start..end` for the event's shape.
+    #[inline(always)]
+    fn slot(&mut self, start: usize, end: usize, what: What) {
+        let slot = Slot { start: start as u32, end: end as u32, what };
+        self.slots_overflowed |= self.slots.try_push(slot).is_err();
+    }
 }
 
 /// Metrics the queue's block has room for before it grows (most events have a few).
@@ -104,8 +131,16 @@ const ROOM_METRICS: usize = 4;
 /// Validates `text` (already size-checked). `None`: not handled here, run the complete
 /// validation. `Some((event, at_micros))`: valid, and valid UTF-8: outside strings the scanner
 /// takes nothing but ASCII, and a string with a byte above 0x7f is checked on its own, which
-/// spares a pass over the whole text.
+/// spares a pass over the whole text. An event of a shape this thread has seen is read with
+/// that shape (`shape.rs`).
 pub(crate) fn validate(text: &[u8]) -> Option<(FastEvent, Option<i64>)> {
+    with_thread_shapes(|shapes| validate_with(text, Some(shapes)))
+        .unwrap_or_else(|| validate_with(text, None))
+}
+
+/// [`validate`] with the given shapes, or none (the walk only).
+#[inline(always)]
+pub(crate) fn validate_with(text: &[u8], shapes: Option<&mut Shapes>) -> Option<(FastEvent, Option<i64>)> {
     // Offsets are 32-bit (events are limited to `limits.max_event_bytes`, 64 KiB by default).
     if text.len() >= (u32::MAX as usize) - PAD {
         return None;
@@ -115,19 +150,18 @@ pub(crate) fn validate(text: &[u8]) -> Option<(FastEvent, Option<i64>)> {
     let mut buf = Vec::with_capacity(text.len() + TABLE_BYTES + ROOM_METRICS * METRIC_BYTES);
     buf.extend_from_slice(text);
     buf.extend_from_slice(&[0; PAD]);
-    let mut w = Walk {
-        spans: [Span::default(); FIELDS],
-        metrics: ArrayVec::new(),
-        kind: None,
-        status: None,
-        progress: None,
-        at: None,
-    };
+    let mut w = Walk::new();
     let mut s = Scan::new(&buf);
-    w.top(&mut s)?;
-    s.next();
-    if !s.at_end() {
-        return None;
+    let (outcome, shapes) = match shapes {
+        Some(shapes) => (shapes.read(&mut s, &mut w), Some(shapes)),
+        None => (Outcome::Miss { learn: false }, None),
+    };
+    if outcome != Outcome::Hit {
+        w.top(&mut s)?;
+        s.next();
+        if !s.at_end() {
+            return None;
+        }
     }
     let kind = w.kind?;
     // The checks of `check()` that the walk did not make already.
@@ -146,6 +180,9 @@ pub(crate) fn validate(text: &[u8]) -> Option<(FastEvent, Option<i64>)> {
         None => None,
         Some(at) => Some(parse_rfc3339_micros(std::str::from_utf8(s.slice(at)).ok()?)?),
     };
+    if let (Outcome::Miss { learn: true }, Some(shapes)) = (outcome, shapes) {
+        shapes.learn(text, &w);
+    }
     buf.truncate(text.len());
     put_table(&mut buf, &w.spans, &w.metrics);
     let event = FastEvent { buf, text_len: text.len() as u32, kind, status: w.status, progress: w.progress };
@@ -219,7 +256,11 @@ impl Walk {
     /// An optional string field.
     #[inline(always)]
     fn opt_string(&mut self, s: &mut Scan<'_>, f: Field) -> Option<()> {
-        self.spans[f as usize] = s.opt_string()?.unwrap_or_default();
+        if let Some(span) = s.opt_string()? {
+            self.spans[f as usize] = span;
+            // From the opening quote (just before the content).
+            self.slot(span.start as usize - 1, s.i, What::Field(f));
+        }
         Some(())
     }
 
@@ -274,7 +315,18 @@ impl Walk {
                         if s.next() != b'{' {
                             return None;
                         }
-                        s.value(METADATA_DEPTH)?;
+                        // Flat metadata (strings and numbers) gives the event's shape its
+                        // values as slots; other metadata is one slot.
+                        let mark = self.slots.len();
+                        self.slot(start, start, What::MetadataStart);
+                        if self.flat_metadata(s).is_some() {
+                            self.slot(s.i, s.i, What::MetadataEnd);
+                        } else {
+                            s.i = start;
+                            self.slots.truncate(mark);
+                            s.value(METADATA_DEPTH)?;
+                            self.slot(start, s.i, What::Metadata);
+                        }
                         self.spans[Field::Metadata as usize] = Span { start: start as u32, end: s.i as u32 };
                     }
                 }
@@ -284,8 +336,44 @@ impl Walk {
                         self.status = Some(status(s.slice(name))?);
                     }
                 }
-                5 => self.progress = if s.null() { None } else { Some(s.number()?) },
-                _ => self.at = s.opt_string()?,
+                5 => {
+                    if !s.null() {
+                        let start = s.i;
+                        self.progress = Some(s.number()?);
+                        self.slot(start, s.i, What::Progress);
+                    }
+                }
+                _ => {
+                    self.at = s.opt_string()?;
+                    if let Some(at) = self.at {
+                        self.slot(at.start as usize - 1, s.i, What::At);
+                    }
+                }
+            }
+            Some(())
+        })
+    }
+
+    /// `event.metadata` when its values are strings and numbers: read with the readers
+    /// `Scan::value` uses for them, so it accepts what `value` would. `None` for anything else
+    /// (the caller then reads it with `value`).
+    #[inline(always)]
+    fn flat_metadata(&mut self, s: &mut Scan<'_>) -> Option<()> {
+        s.eat(b'{')?;
+        s.members(|s| {
+            s.any_key()?;
+            s.next();
+            let start = s.i;
+            match s.peek() {
+                b'"' => {
+                    s.string()?;
+                    self.slot(start, s.i, What::MetaString);
+                }
+                b'-' | b'0'..=b'9' => {
+                    s.number_grammar()?;
+                    self.slot(start, s.i, What::MetaNumber);
+                }
+                _ => return None,
             }
             Some(())
         })
@@ -297,7 +385,14 @@ impl Walk {
         s.eat(b'{')?;
         s.members(|s| {
             let name = s.any_key()?;
+            s.next();
+            let start = s.i;
             let value = s.number()?;
+            self.slot(
+                start,
+                s.i,
+                What::Metric { back: start as u32 - name.start, len: name.end - name.start },
+            );
             let text = s.slice(name);
             if text.is_empty() || self.metrics.iter().any(|(m, _)| s.slice(*m) == text) {
                 return None;
@@ -318,7 +413,7 @@ fn status(name: &[u8]) -> Option<Status> {
 }
 
 /// How deep metadata may nest on the fast path (serde_json stops at 128 levels in all).
-const METADATA_DEPTH: u32 = 32;
+pub(crate) const METADATA_DEPTH: u32 = 32;
 
 /// Writes an event the core makes itself (a job's) straight into the queue's form: its JSON text
 /// and the offsets of its fields, as [`validate`] would have found them, without parsing it.

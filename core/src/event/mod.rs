@@ -4,6 +4,7 @@
 pub(crate) mod encode;
 pub(crate) mod fast;
 mod scan;
+mod shape;
 mod timestamp;
 
 use std::borrow::Cow;
@@ -307,7 +308,9 @@ pub(crate) fn fast_path_agrees(bytes: &[u8]) -> bool {
     if bytes.len() > MAX {
         return false;
     }
-    let Some((fast, fast_at)) = fast::validate(bytes) else { return false };
+    // Without this thread's shapes, so that the answer depends on `bytes` alone
+    // (`shape_agrees` checks the shapes).
+    let Some((fast, fast_at)) = fast::validate_with(bytes, None) else { return false };
     let text = String::from_utf8_lossy(bytes);
     let (parsed, v) = match validate_owned(bytes, MAX) {
         Ok(ok) => ok,
@@ -325,6 +328,31 @@ pub(crate) fn fast_path_agrees(bytes: &[u8]) -> bool {
     let (fast, complete) = (ParsedEvent::Fast(fast), ParsedEvent::Parsed(parsed));
     assert_eq!(encoded(&fast, fast_at), encoded(&complete, v.at_micros), "{text}");
     true
+}
+
+/// Checks that reading `second` with the shape of `first` (`shape.rs`) gives what the walk
+/// gives, and panics where it does not. Returns whether the shape took `second`. For the tests
+/// and the `shape` fuzz target.
+#[doc(hidden)]
+pub(crate) fn shape_agrees(first: &[u8], second: &[u8]) -> bool {
+    let mut shapes = shape::Shapes::new();
+    // The first miss learns.
+    if first.len() > 64 * 1024 || fast::validate_with(first, Some(&mut shapes)).is_none() {
+        return false;
+    }
+    if second.len() > 64 * 1024 {
+        return false;
+    }
+    let with_shape = fast::validate_with(second, Some(&mut shapes));
+    let walked = fast::validate_with(second, None);
+    assert_eq!(
+        with_shape,
+        walked,
+        "the shape of {} reads {} otherwise than the walk",
+        String::from_utf8_lossy(first),
+        String::from_utf8_lossy(second)
+    );
+    shapes.took_last()
 }
 
 /// Validates one event (schema v1) and keeps it, parsed, for the router.

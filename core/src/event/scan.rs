@@ -9,8 +9,9 @@
 //! loads ([`Key`]); strings are searched eight bytes at a time; whitespace costs one comparison
 //! when there is none.
 
-/// Zero bytes after the text: one load of eight at the text's last byte stays in the buffer.
-pub(crate) const PAD: usize = 8;
+/// Zero bytes after the text: one load of sixteen (a shape's constant text, `shape.rs`) at the
+/// text's last byte stays in the buffer.
+pub(crate) const PAD: usize = 16;
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -66,6 +67,7 @@ impl Key {
     }
 }
 
+#[derive(Clone, Copy)]
 pub(crate) struct Scan<'t> {
     /// The text, then [`PAD`] zero bytes.
     b: &'t [u8],
@@ -169,6 +171,27 @@ impl<'t> Scan<'t> {
         self.null().then_some(None)
     }
 
+    /// The sixteen bytes at the cursor, little-endian (zero where they would pass the buffer).
+    #[inline(always)]
+    pub fn words_here(&self) -> u128 {
+        self.b.get(self.i..).and_then(<[u8]>::first_chunk::<16>).map_or(0, |w| u128::from_le_bytes(*w))
+    }
+
+    /// The byte at the cursor (0 at the end).
+    #[inline(always)]
+    pub fn peek(&self) -> u8 {
+        self.byte(self.i)
+    }
+
+    /// A string at the cursor (no whitespace before it): see [`Scan::string`].
+    #[inline(always)]
+    pub fn quoted(&mut self) -> Option<Span> {
+        if self.peek() != b'"' {
+            return None;
+        }
+        self.string()
+    }
+
     /// Which of `keys` is at the cursor (the key's opening quote, after whitespace), then moves
     /// past the colon. A key with an escape or one not in `keys` gives up.
     #[inline(always)]
@@ -243,6 +266,12 @@ impl<'t> Scan<'t> {
     #[inline(always)]
     pub fn number(&mut self) -> Option<f64> {
         self.next();
+        self.number_here()
+    }
+
+    /// A number at the cursor (no whitespace before it): see [`Scan::number`].
+    #[inline(always)]
+    pub fn number_here(&mut self) -> Option<f64> {
         let mut i = self.i;
         let negative = self.byte(i) == b'-';
         i += usize::from(negative);
@@ -362,7 +391,8 @@ impl<'t> Scan<'t> {
     /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?`: a number of metadata, kept as given. One with an exponent
     /// or more than [`MAX_PLAIN_DIGITS`] digits in a row gives up: it may be beyond an f64, which
     /// only decoding finds (see `metadata_needs_decoding`, the complete path's rule).
-    fn number_grammar(&mut self) -> Option<()> {
+    #[inline(always)]
+    pub fn number_grammar(&mut self) -> Option<()> {
         let mut i = self.i + usize::from(self.byte(self.i) == b'-');
         // The value is not needed here, only the run's length.
         let digits = |i: &mut usize| (1..=MAX_PLAIN_DIGITS as u32).contains(&self.digits(i, &mut 0));

@@ -358,3 +358,136 @@ fn metadata_escapes_are_decoded_once_and_a_lone_surrogate_is_refused() {
     assert_eq!(out["event"]["metadata"]["a"], "\u{e9}\u{1F600}");
     assert_eq!(out["event"]["metadata"]["q"], "\"x\"");
 }
+
+/// Events of the same shape as the benchmark event with other values, and events of another
+/// shape: each read with the other's shape gives what the walk gives (`shape_agrees`), and the
+/// same shape takes the event.
+#[test]
+fn a_shape_reads_events_of_that_shape_as_the_walk_does() {
+    let base = r#"{"entity":{"type":"tool","id":"ETCH-07"},"event":{"kind":"metric","metrics":{"temp_c":21.5,"pressure_pa":101325.0},"metadata":{"lot":"LOT-42"}}}"#;
+    let same_shape = [
+        base,
+        r#"{"entity":{"type":"chamber","id":"ETCH-0712345678"},"event":{"kind":"metric","metrics":{"temp_c":-3,"pressure_pa":1e5},"metadata":{"lot":"L"}}}"#,
+        "{\"entity\":{\"type\":\"t\",\"id\":\"d\u{e9}j\u{e0}\"},\"event\":{\"kind\":\"metric\",\"metrics\":{\"temp_c\":0,\"pressure_pa\":123456789012345},\"metadata\":{\"lot\":\"abcdefghijklmnopqrstuvwxyz\"}}}",
+    ];
+    for text in same_shape {
+        assert!(shape_agrees(base.as_bytes(), text.as_bytes()), "the shape did not take {text}");
+    }
+    let missed = [
+        // Another kind, a key more or less, whitespace, `null` for a string, a string for a
+        // number, a number for an object.
+        r#"{"entity":{"type":"tool","id":"ETCH-07"},"event":{"kind":"log","metrics":{"temp_c":21.5,"pressure_pa":101325.0},"metadata":{"lot":"LOT-42"}}}"#,
+        r#"{"entity":{"type":"tool","id":"ETCH-07"},"event":{"kind":"metric","metrics":{"temp_c":21.5},"metadata":{"lot":"LOT-42"}}}"#,
+        r#"{"entity":{"type":"tool","id":"ETCH-07"},"event":{"kind":"metric","metrics":{"temp_c":21.5,"pressure_pb":101325.0},"metadata":{"lot":"LOT-42"}}}"#,
+        r#"{"entity":{"type":"tool","id":"ETCH-07"},"event":{"kind":"metric","metrics":{"temp_c":21.5,"pressure_pa":101325.0},"metadata":{"lot":"LOT-42"}}} "#,
+        r#"{"entity":{"type":"tool","id": "ETCH-07"},"event":{"kind":"metric","metrics":{"temp_c":21.5,"pressure_pa":101325.0},"metadata":{"lot":"LOT-42"}}}"#,
+        r#"{"entity":{"type":"tool","id":"ETCH-07"},"event":{"kind":"metric","metrics":{"temp_c": 21.5,"pressure_pa":101325.0},"metadata":{"lot":"LOT-42"}}}"#,
+        r#"{"entity":{"type":"tool","id":"ETCH-07"},"event":{"kind":"metric","metrics":{"temp_c":21.5,"pressure_pa":101325.0},"metadata": {"lot":"LOT-42"}}}"#,
+        r#"{"entity":{"type":"tool","id":null},"event":{"kind":"metric","metrics":{"temp_c":21.5,"pressure_pa":101325.0},"metadata":{"lot":"LOT-42"}}}"#,
+        r#"{"entity":{"type":"tool","id":"ETCH-07"},"event":{"kind":"metric","metrics":{"temp_c":"21.5","pressure_pa":101325.0},"metadata":{"lot":"LOT-42"}}}"#,
+        r#"{"entity":{"type":"tool","id":"ETCH-07"},"event":{"kind":"metric","metrics":{"temp_c":21.5,"pressure_pa":101325.0},"metadata":7}}"#,
+        // Metadata of another shape: nested, a literal, more keys.
+        r#"{"entity":{"type":"tool","id":"x"},"event":{"kind":"metric","metrics":{"temp_c":21.5,"pressure_pa":101325.0},"metadata":{"lot":{"nested":[1,2,{"a":null}]}}}}"#,
+        r#"{"entity":{"type":"tool","id":"x"},"event":{"kind":"metric","metrics":{"temp_c":21.5,"pressure_pa":101325.0},"metadata":{"lot":true}}}"#,
+        r#"{"entity":{"type":"tool","id":"x"},"event":{"kind":"metric","metrics":{"temp_c":21.5,"pressure_pa":101325.0},"metadata":{"lot":"L","more":"M"}}}"#,
+        r#"{"entity":{"type":"tool","id":"x"},"event":{"kind":"metric","metrics":{"temp_c":21.5,"pressure_pa":101325.0},"metadata":{"lot":01}}}"#,
+        r#"{"entity":{"type":"tool","id":"x"},"event":{"kind":"metric","metrics":{"temp_c":21.5,"pressure_pa":101325.0},"metadata":{"lot":1e5}}}"#,
+        // Values the walk gives up on or rejects: an escape, a control character, a number it
+        // might round otherwise, one that is not JSON, not UTF-8, an empty id, the end early.
+        r#"{"entity":{"type":"tool","id":"ET\"CH"},"event":{"kind":"metric","metrics":{"temp_c":21.5,"pressure_pa":101325.0},"metadata":{"lot":"LOT-42"}}}"#,
+        "{\"entity\":{\"type\":\"tool\",\"id\":\"ET\tCH\"},\"event\":{\"kind\":\"metric\",\"metrics\":{\"temp_c\":21.5,\"pressure_pa\":101325.0},\"metadata\":{\"lot\":\"LOT-42\"}}}",
+        r#"{"entity":{"type":"tool","id":"ETCH-07"},"event":{"kind":"metric","metrics":{"temp_c":1e999,"pressure_pa":101325.0},"metadata":{"lot":"LOT-42"}}}"#,
+        r#"{"entity":{"type":"tool","id":"ETCH-07"},"event":{"kind":"metric","metrics":{"temp_c":12345678901234567,"pressure_pa":101325.0},"metadata":{"lot":"LOT-42"}}}"#,
+        r#"{"entity":{"type":"tool","id":"ETCH-07"},"event":{"kind":"metric","metrics":{"temp_c":01,"pressure_pa":101325.0},"metadata":{"lot":"LOT-42"}}}"#,
+        r#"{"entity":{"type":"tool","id":"ETCH-07"},"event":{"kind":"metric","metrics":{"temp_c":21.5,"pressure_pa":101325.0},"metadata":{"lot":"a\u00e9"}}}"#,
+        r#"{"entity":{"type":"tool","id":""},"event":{"kind":"metric","metrics":{"temp_c":21.5,"pressure_pa":101325.0},"metadata":{"lot":"LOT-42"}}}"#,
+        r#"{"entity":{"type":"tool","id":"ETCH-07"},"event":{"kind":"metric","metrics":{"temp_c":21.5,"pressure_pa":101325.0},"metadata":{"lot":"LOT-42"}}"#,
+        r#"{"entity":{"type":"tool","id":"ETCH-07"},"event":{"kind":"metric","metrics":{"temp_c":21.5,"pressure_pa":101325.0},"metadata":{"lot":"LOT-42"}}}}"#,
+        r#"{"entity":{"type":"tool","id":"ETCH-07"#,
+    ];
+    for text in missed {
+        shape_agrees(base.as_bytes(), text.as_bytes());
+    }
+    // A shape whose metadata is nested reads any metadata object there as the walk does.
+    let nested = r#"{"event":{"kind":"log","metadata":{"a":[1,{"b":null}],"c":true}}}"#;
+    for text in [
+        r#"{"event":{"kind":"log","metadata":{"x":{"y":{"z":[]}}}}}"#,
+        r#"{"event":{"kind":"log","metadata":{}}}"#,
+        r#"{"event":{"kind":"log","metadata":{"a":"s"}}}"#,
+        r#"{"event":{"kind":"log","metadata":[]}}"#,
+        r#"{"event":{"kind":"log","metadata":{"a":[1,]}}}"#,
+    ] {
+        shape_agrees(nested.as_bytes(), text.as_bytes());
+    }
+    let numbers = r#"{"event":{"kind":"log","metadata":{"n":1,"s":"a"}}}"#;
+    assert!(shape_agrees(numbers.as_bytes(), br#"{"event":{"kind":"log","metadata":{"n":-7.25,"s":""}}}"#));
+    for text in [
+        r#"{"event":{"kind":"log","metadata":{"n":1e5,"s":"a"}}}"#,
+        r#"{"event":{"kind":"log","metadata":{"n":-,"s":"a"}}}"#,
+    ] {
+        shape_agrees(numbers.as_bytes(), text.as_bytes());
+    }
+    assert!(shape_agrees(nested.as_bytes(), br#"{"event":{"kind":"log","metadata":{"x":{"y":{"z":[]}}}}}"#));
+    let not_utf8 = b"{\"entity\":{\"type\":\"tool\",\"id\":\"\xc3(\"},\"event\":{\"kind\":\"metric\",\"metrics\":{\"temp_c\":21.5,\"pressure_pa\":101325.0},\"metadata\":{\"lot\":\"LOT-42\"}}}";
+    shape_agrees(base.as_bytes(), not_utf8);
+    // Slots the walk checks after reading them: progress in 0..=100, `at` a time, a status.
+    let progress = r#"{"event":{"kind":"progress","progress":50,"at":"2026-11-22T10:00:00Z","status":"running","message":"m"}}"#;
+    for text in [
+        r#"{"event":{"kind":"progress","progress":100,"at":"2026-11-22T10:00:00.5+02:00","status":"running","message":""}}"#,
+        r#"{"event":{"kind":"progress","progress":100.5,"at":"2026-11-22T10:00:00Z","status":"running","message":"m"}}"#,
+        r#"{"event":{"kind":"progress","progress":-1,"at":"2026-11-22T10:00:00Z","status":"running","message":"m"}}"#,
+        r#"{"event":{"kind":"progress","progress":5,"at":"noon","status":"running","message":"m"}}"#,
+        r#"{"event":{"kind":"progress","progress":5,"at":"2026-11-22T10:00:00Z","status":"failed","message":"m"}}"#,
+        r#"{"event":{"kind":"progress","progress":5,"at":"2026-11-22T10:00:00Z","status":"Running","message":"m"}}"#,
+    ] {
+        shape_agrees(progress.as_bytes(), text.as_bytes());
+    }
+}
+
+/// Every pair of the events of `fast_path_agrees_with_the_complete_validation` and the corpus:
+/// the second read with the first one's shape gives what the walk gives.
+#[test]
+fn shapes_agree_with_the_walk_on_every_pair_of_the_corpus() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut events: Vec<Vec<u8>> = Vec::new();
+    for dir in ["fuzz/seeds/event", "fuzz/corpus/event", "fuzz/seeds/shape"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
+        for entry in entries.flatten().take(300) {
+            if let Ok(bytes) = std::fs::read(entry.path()) {
+                events.extend(bytes.split(|&b| b == 0).map(<[u8]>::to_vec));
+            }
+        }
+    }
+    let mut taken = 0;
+    for first in &events {
+        if fast_path_agrees(first) {
+            for second in &events {
+                taken += usize::from(shape_agrees(first, second));
+            }
+        }
+    }
+    eprintln!("{} events, {taken} pairs read by a shape", events.len());
+}
+
+/// A thread whose events change shape all the time stops paying for shapes, and takes a shape
+/// again once its events repeat.
+#[test]
+fn a_thread_of_ever_changing_shapes_probes_and_learns_again() {
+    let mut shapes = shape::Shapes::new();
+    for n in 0..200 {
+        let text = format!(r#"{{"event":{{"kind":"metric","metrics":{{"m{n}":1}}}}}}"#);
+        assert!(fast::validate_with(text.as_bytes(), Some(&mut shapes)).is_some());
+        assert!(!shapes.took_last());
+    }
+    let repeated = r#"{"event":{"kind":"metric","metrics":{"same":2}}}"#;
+    let mut first_taken = None;
+    for n in 0..40 {
+        assert!(fast::validate_with(repeated.as_bytes(), Some(&mut shapes)).is_some());
+        if shapes.took_last() && first_taken.is_none() {
+            first_taken = Some(n);
+        }
+    }
+    // Learnt at the next probe (one event in 16), taken from the probe after it on.
+    assert!(first_taken.is_some_and(|n| n <= 32), "{first_taken:?}");
+    assert!(shapes.took_last());
+}

@@ -1,0 +1,259 @@
+//! Shapes: what `emit`'s fast path remembers of the events it accepted, so that the next event
+//! of the same shape is read by comparing text instead of walking the schema again.
+//!
+//! A program emits the same few events over and over with other values (a tool's metrics every
+//! cycle, a heartbeat): the keys, the punctuation, the kind, the status and any `null` are the
+//! same text each time; only the values of strings and numbers change. A [`Shape`] is that
+//! constant text, cut at the values it read (the *slots*), with what each slot is. Reading an
+//! event with a shape compares the constant text word by word and reads each slot with the
+//! scanner's own readers (`scan.rs`), with the same rules as the walk (`fast.rs`). This is the
+//! runtime counterpart of what NanoLog and Quill do at compile time with a format string.
+//!
+//! It never changes what is accepted: an event whose text differs anywhere outside a slot, or
+//! whose slot does not read as the walk would read it, is a miss, and the walk runs as before.
+//! A shape is made only from an event the walk accepted, and the walk's answer for an event
+//! depends only on its structure (the same text outside the slots) and on the slots' values,
+//! each checked here as the walk checks it. `validate_with` in the tests and the `shape` fuzz
+//! target check that a shape's answer is the walk's.
+//!
+//! Each thread keeps its own few shapes ([`Shapes`]): no lock and no shared cache line on
+//! `emit`. A thread whose events keep missing stops trying and learning for a while, so that
+//! events of ever-changing shapes pay a sixteenth of a try at most.
+
+use arrayvec::ArrayVec;
+
+use super::fast::{Field, Walk, METADATA_DEPTH};
+use super::scan::{Scan, Span};
+use super::{Kind, Status};
+
+/// What a slot holds, and where the walk put it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum What {
+    /// A string field (`spans[f]`), not `null`.
+    Field(Field),
+    /// `event.at`, a string.
+    At,
+    /// `event.progress`, a number.
+    Progress,
+    /// A metric's value, a number; its name is the constant text that ends `back` bytes before
+    /// the value, `len` bytes long.
+    Metric {
+        back: u32,
+        len: u32,
+    },
+    /// `event.metadata`, an object read as the walk reads it (one with an object, an array or
+    /// a literal in it).
+    Metadata,
+    /// Where a flat `event.metadata` begins (its `{`) and ends (after its `}`): no text.
+    MetadataStart,
+    MetadataEnd,
+    /// A string or a number in a flat `event.metadata`.
+    MetaString,
+    MetaNumber,
+}
+
+/// Where the walk found a value (`start..end` in the text) and what it is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Slot {
+    pub start: u32,
+    pub end: u32,
+    pub what: What,
+}
+
+/// Slots an event can have: each key of the schema at most once (duplicates give up), and at
+/// most `MAX_METRICS` metrics.
+pub(crate) const MAX_SLOTS: usize = 48;
+
+/// Events longer than this are not remembered (their shapes would take memory per thread for
+/// events that are rare).
+const MAX_SHAPE_BYTES: usize = 2048;
+
+/// Shapes kept per thread.
+const SHAPES: usize = 4;
+
+/// Consecutive misses after which a thread tries its shapes (and learns) only on one event in
+/// [`PROBE_EVERY`].
+const MISSES_BEFORE_PROBING: u32 = 16;
+const PROBE_EVERY: u32 = 16;
+
+/// An event's constant text and its slots, as the steps that read it.
+pub(crate) struct Shape {
+    steps: Vec<Step>,
+    kind: Kind,
+    status: Option<Status>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    /// Up to sixteen bytes of constant text, little-endian: `mask` keeps the `len` that are
+    /// (the last part of a piece may be shorter).
+    Text { text: u128, mask: u128, len: u8 },
+    /// A value.
+    Slot(What),
+}
+
+impl Shape {
+    /// The shape of `text`, which the walk accepted finding `slots` (in text order), `kind`
+    /// and `status`. `None` when it is not worth keeping.
+    fn new(text: &[u8], slots: &[Slot], kind: Kind, status: Option<Status>) -> Option<Shape> {
+        if text.len() > MAX_SHAPE_BYTES {
+            return None;
+        }
+        let mut steps = Vec::with_capacity(text.len() / 16 + 2 * slots.len() + 1);
+        let constant = |steps: &mut Vec<Step>, from: usize, to: usize| -> Option<()> {
+            for chunk in text.get(from..to)?.chunks(16) {
+                let mut bytes = [0; 16];
+                bytes[..chunk.len()].copy_from_slice(chunk);
+                let mask = u128::MAX >> (128 - 8 * chunk.len());
+                steps.push(Step::Text { text: u128::from_le_bytes(bytes), mask, len: chunk.len() as u8 });
+            }
+            Some(())
+        };
+        let mut from = 0;
+        for slot in slots {
+            constant(&mut steps, from, slot.start as usize)?;
+            steps.push(Step::Slot(slot.what));
+            from = slot.end as usize;
+        }
+        constant(&mut steps, from, text.len())?;
+        Some(Shape { steps, kind, status })
+    }
+
+    /// Reads the event at `s` (its start) into `w` if it has this shape; `None` if it does not
+    /// (`w` is then partly written).
+    #[inline(never)]
+    fn read(&self, scan: &mut Scan<'_>, w: &mut Walk) -> Option<()> {
+        // A copy whose cursor can live in a register.
+        let mut s = *scan;
+        let read = self.read_from(&mut s, w);
+        scan.i = s.i;
+        read
+    }
+
+    #[inline(always)]
+    fn read_from(&self, s: &mut Scan<'_>, w: &mut Walk) -> Option<()> {
+        // Differences from the constant text, looked at once at the end: where the text differs
+        // the slots read garbage, safely (every read is bounded), and the event is a miss.
+        // A constant is text of an accepted event, which has no zero byte, so it never matches
+        // the zeros past the text.
+        let mut differs = 0;
+        let mut metadata = 0;
+        for &step in &self.steps {
+            // The whitespace before a value is constant text: its slot starts at the value.
+            match step {
+                Step::Text { text, mask, len } => {
+                    differs |= (s.words_here() ^ text) & mask;
+                    s.i += usize::from(len);
+                }
+                Step::Slot(What::Field(f)) => w.spans[f as usize] = s.quoted()?,
+                Step::Slot(What::At) => w.at = Some(s.quoted()?),
+                Step::Slot(What::Progress) => w.progress = Some(s.number_here()?),
+                Step::Slot(What::Metric { back, len }) => {
+                    let name = (s.i as u32).checked_sub(back)?;
+                    let value = s.number_here()?;
+                    w.metrics.try_push((Span { start: name, end: name + len }, value)).ok()?;
+                }
+                Step::Slot(What::MetadataStart) => metadata = s.i as u32,
+                Step::Slot(What::MetaString) => {
+                    s.quoted()?;
+                }
+                Step::Slot(What::MetaNumber) => s.number_grammar()?,
+                Step::Slot(What::MetadataEnd) => {
+                    w.spans[Field::Metadata as usize] = Span { start: metadata, end: s.i as u32 }
+                }
+                Step::Slot(What::Metadata) => {
+                    let start = s.i as u32;
+                    if s.peek() != b'{' {
+                        return None;
+                    }
+                    s.value(METADATA_DEPTH)?;
+                    w.spans[Field::Metadata as usize] = Span { start, end: s.i as u32 };
+                }
+            }
+        }
+        if differs != 0 || !s.at_end() {
+            return None;
+        }
+        w.kind = Some(self.kind);
+        w.status = self.status;
+        Some(())
+    }
+}
+
+/// A thread's shapes, the most recently used first.
+pub(crate) struct Shapes {
+    shapes: ArrayVec<Shape, SHAPES>,
+    /// Events in a row that no shape took.
+    misses: u32,
+}
+
+/// What [`Shapes::read`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// A shape took the event: `w` holds what the walk would have found.
+    Hit,
+    /// Walk the event; `learn`: remember its shape if the walk accepts it.
+    Miss { learn: bool },
+}
+
+impl Shapes {
+    pub const fn new() -> Shapes {
+        Shapes { shapes: ArrayVec::new_const(), misses: 0 }
+    }
+
+    /// Tries the shapes on the event at `s`'s start. On a miss `w` and `s` are as they were given
+    /// (a fresh walk, the cursor at 0).
+    #[inline(always)]
+    pub fn read(&mut self, s: &mut Scan<'_>, w: &mut Walk) -> Outcome {
+        let probing = self.misses >= MISSES_BEFORE_PROBING;
+        if probing && self.misses % PROBE_EVERY != 0 {
+            self.misses += 1;
+            return Outcome::Miss { learn: false };
+        }
+        for n in 0..self.shapes.len() {
+            if self.shapes[n].read(s, w).is_some() {
+                self.misses = 0;
+                if n > 0 {
+                    self.shapes.swap(0, n);
+                }
+                return Outcome::Hit;
+            }
+            s.i = 0;
+            *w = Walk::new();
+        }
+        self.misses = self.misses.saturating_add(1);
+        // While misses are few, learn on the 1st, 2nd, 4th and 8th (a new shape is learnt at
+        // once; shapes taking turns beyond what is kept do not pay a lesson each); when
+        // probing, on every probe.
+        Outcome::Miss { learn: probing || self.misses.is_power_of_two() }
+    }
+
+    /// Whether a shape took the last event.
+    pub fn took_last(&self) -> bool {
+        self.misses == 0 && !self.shapes.is_empty()
+    }
+
+    /// Remembers the shape of `text`, which the walk accepted (see [`Shape::new`]).
+    pub fn learn(&mut self, text: &[u8], w: &Walk) {
+        let (Some(kind), false) = (w.kind, w.slots_overflowed) else { return };
+        let Some(shape) = Shape::new(text, &w.slots, kind, w.status) else { return };
+        if self.shapes.is_full() {
+            self.shapes.pop();
+        }
+        self.shapes.insert(0, shape);
+    }
+}
+
+thread_local! {
+    static THREAD_SHAPES: std::cell::RefCell<Shapes> = const { std::cell::RefCell::new(Shapes::new()) };
+}
+
+/// Runs `f` with this thread's shapes; `None` while the thread is exiting (its shapes are
+/// gone) or inside another call on the same thread (cannot happen: nothing here calls out).
+#[inline(always)]
+pub(crate) fn with_thread_shapes<R>(f: impl FnOnce(&mut Shapes) -> R) -> Option<R> {
+    THREAD_SHAPES
+        .try_with(|shapes| shapes.try_borrow_mut().ok().map(|mut shapes| f(&mut shapes)))
+        .ok()
+        .flatten()
+}
