@@ -158,6 +158,12 @@ for t in 1 2; do
   run "lat_fprintf_t$t" "$BIN/alt_fprintf" --mode latency --threads $t $LAT; rm -rf "$OUT/lat_fprintf_t$t"
 done
 
+# The same harness with other events than the one static text (see bench/c/sdk_common.h): values
+# that change every call, and four shapes of event in turn.
+for vary in values shapes; do
+  run "lat_monitoring_${vary}_t1" "$BIN/emit_latency" --threads 1 --on-full drop --vary $vary $LAT; rm -rf "$OUT/lat_monitoring_${vary}_t1"
+done
+
 TP="--events $EVENTS --capacity $CAPACITY"
 for t in 1 2; do
   run "tp_monitoring_t$t" "$BIN/throughput" --threads $t --on-full block $TP
@@ -306,6 +312,23 @@ for t in (1, 2):
         drops = d.get("sdk_dropped", d["drops"]) if v == "monitoring" else d["drops"]
         w(f"| {names[v]} | {t} | {l['n']:,} | {ns(l['p50'])} | {ns(l['p90'])} | {ns(l['p99'])} | {ns(l['p999'])} | {ns(l['max'])} | "
           f"{d['burst_mean_ns']:.0f} ns | {d['overhead']['p50']} ns | {drops} | {d['late_bursts']} |")
+w("")
+w("The same `monitoring_emit` harness, 1 thread, with other events than the one static text: `values`, 64 events of the")
+w("benchmark's shape whose values all differ (entity id, metric values, lot) taken in turn; `shapes`, 64 events of four")
+w("shapes in turn (the benchmark's metric, a job's progress with status and message, a log with metadata, a heartbeat),")
+w("values differing too (`--vary`, bench/c/sdk_common.h). `emit` reads an event whose text outside its values is that of")
+w("one of the last four shapes its thread emitted by comparing that text (`event/shape.rs`); these rows show that its")
+w("figures do not come from the same text being passed again.")
+w("")
+w("| events | p50 | p90 | p99 | p99.9 | max | mean (burst) | drops |")
+w("|---|---|---|---|---|---|---|---|")
+for label, name in (("lat_monitoring_t1", "the static event"), ("lat_monitoring_values_t1", "values vary"),
+                    ("lat_monitoring_shapes_t1", "four shapes in turn")):
+    d = get(label)
+    if not d: w(f"| {name} | FAILED | | | | | | |"); continue
+    l = d["lat"]
+    w(f"| {name} | {ns(l['p50'])} | {ns(l['p90'])} | {ns(l['p99'])} | {ns(l['p999'])} | {ns(l['max'])} | "
+      f"{d['burst_mean_ns']:.0f} ns | {d.get('sdk_dropped', d['drops'])} |")
 w("")
 w("Ratios (monitoring / alternative, same percentile, raw; < 1 means monitoring is faster):")
 w("")

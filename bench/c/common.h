@@ -340,13 +340,14 @@ typedef struct {
   const char *dir;      /* --dir DIR     output directory (created if missing) */
   const char *mode;     /* --mode latency|throughput (alternatives) */
   const char *label;    /* --label free text copied into the RESULT */
+  const char *vary;     /* --vary none|values|shapes (SDK latency: which events, see sdk_common.h) */
 } bench_args;
 
 static inline void bench_usage(const char *prog) {
   fprintf(stderr,
           "usage: %s [--mode latency|throughput] [--threads T] [--samples N] [--events N]\n"
           "          [--warmup N] [--rate EVENTS_PER_S] [--burst B] [--capacity C]\n"
-          "          [--on-full block|drop] [--dir DIR] [--label TEXT]\n",
+          "          [--on-full block|drop] [--dir DIR] [--label TEXT] [--vary none|values|shapes]\n",
           prog);
 }
 
@@ -364,6 +365,7 @@ static inline bench_args bench_parse_args(int argc, char **argv, const char *def
   a.dir = NULL;
   a.mode = default_mode;
   a.label = "";
+  a.vary = "none";
   for (int i = 1; i < argc; i++) {
     const char *k = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -382,6 +384,7 @@ static inline bench_args bench_parse_args(int argc, char **argv, const char *def
     else if (!strcmp(k, "--dir")) a.dir = v;
     else if (!strcmp(k, "--mode")) a.mode = v;
     else if (!strcmp(k, "--label")) a.label = v;
+    else if (!strcmp(k, "--vary")) a.vary = v;
     else {
       bench_usage(argv[0]);
       exit(2);

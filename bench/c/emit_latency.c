@@ -1,7 +1,7 @@
 /* monitoring_emit latency, queue not full.
  *
  *   emit_latency --dir DIR [--threads T] [--samples N] [--rate R] [--burst B] [--warmup W]
- *                [--capacity C] [--on-full drop|block]
+ *                [--capacity C] [--on-full drop|block] [--vary none|values|shapes]
  *
  * T threads share one client and call monitoring_emit(c, BENCH_EVENT_JSON) in bursts of B calls,
  * all threads on one schedule that totals R events/s, so the worker keeps the queue far from full.
@@ -15,6 +15,7 @@
 
 int main(int argc, char **argv) {
   bench_args a = bench_parse_args(argc, argv, "latency", "drop");
+  sdk_prepare_events(a.vary);
   monitoring_client *c = sdk_open(&a);
   fprintf(stderr, "libmonitoring %s (ABI %u)\n", monitoring_version(), monitoring_abi_version());
 

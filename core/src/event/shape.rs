@@ -5,16 +5,16 @@
 //! cycle, a heartbeat): the keys, the punctuation, the kind, the status and any `null` are the
 //! same text each time; only the values of strings and numbers change. A [`Shape`] is that
 //! constant text, cut at the values it read (the *slots*), with what each slot is. Reading an
-//! event with a shape compares the constant text word by word and reads each slot with the
-//! scanner's own readers (`scan.rs`), with the same rules as the walk (`fast.rs`). This is the
-//! runtime counterpart of what NanoLog and Quill do at compile time with a format string.
+//! event with a shape compares the constant text sixteen bytes at a time and reads each slot
+//! with the scanner's own readers (`scan.rs`), with the same rules as the walk (`fast.rs`). This
+//! is the run-time counterpart of what NanoLog and Quill do at compile time with a format string.
 //!
 //! It never changes what is accepted: an event whose text differs anywhere outside a slot, or
 //! whose slot does not read as the walk would read it, is a miss, and the walk runs as before.
 //! A shape is made only from an event the walk accepted, and the walk's answer for an event
 //! depends only on its structure (the same text outside the slots) and on the slots' values,
-//! each checked here as the walk checks it. `validate_with` in the tests and the `shape` fuzz
-//! target check that a shape's answer is the walk's.
+//! each checked here as the walk checks it. `shape_agrees` (the tests, and the `shape` fuzz
+//! target) checks that a shape's answer is the walk's.
 //!
 //! Each thread keeps its own few shapes ([`Shapes`]): no lock and no shared cache line on
 //! `emit`. A thread whose events keep missing stops trying and learning for a while, so that
@@ -83,13 +83,14 @@ pub(crate) struct Shape {
     status: Option<Status>,
 }
 
+/// Up to sixteen bytes of constant text, little-endian (`mask` keeps the `len` that are: the
+/// last part of a piece may be shorter), then the value that follows them, if any.
 #[derive(Debug, Clone, Copy)]
-enum Step {
-    /// Up to sixteen bytes of constant text, little-endian: `mask` keeps the `len` that are
-    /// (the last part of a piece may be shorter).
-    Text { text: u128, mask: u128, len: u8 },
-    /// A value.
-    Slot(What),
+struct Step {
+    text: u128,
+    mask: u128,
+    len: u8,
+    then: Option<What>,
 }
 
 impl Shape {
@@ -99,23 +100,29 @@ impl Shape {
         if text.len() > MAX_SHAPE_BYTES {
             return None;
         }
-        let mut steps = Vec::with_capacity(text.len() / 16 + 2 * slots.len() + 1);
-        let constant = |steps: &mut Vec<Step>, from: usize, to: usize| -> Option<()> {
-            for chunk in text.get(from..to)?.chunks(16) {
+        let mut steps = Vec::with_capacity(text.len() / 16 + slots.len() + 1);
+        // The constant text from `from` to `to`, then `then`: at least one step (an empty
+        // piece between two values is a step of no text).
+        let piece = |steps: &mut Vec<Step>, from: usize, to: usize, then: Option<What>| -> Option<()> {
+            let mut chunks = text.get(from..to)?.chunks(16).peekable();
+            if chunks.peek().is_none() {
+                steps.push(Step { text: 0, mask: 0, len: 0, then });
+            }
+            while let Some(chunk) = chunks.next() {
                 let mut bytes = [0; 16];
                 bytes[..chunk.len()].copy_from_slice(chunk);
                 let mask = u128::MAX >> (128 - 8 * chunk.len());
-                steps.push(Step::Text { text: u128::from_le_bytes(bytes), mask, len: chunk.len() as u8 });
+                let then = if chunks.peek().is_none() { then } else { None };
+                steps.push(Step { text: u128::from_le_bytes(bytes), mask, len: chunk.len() as u8, then });
             }
             Some(())
         };
         let mut from = 0;
         for slot in slots {
-            constant(&mut steps, from, slot.start as usize)?;
-            steps.push(Step::Slot(slot.what));
+            piece(&mut steps, from, slot.start as usize, Some(slot.what))?;
             from = slot.end as usize;
         }
-        constant(&mut steps, from, text.len())?;
+        piece(&mut steps, from, text.len(), None)?;
         Some(Shape { steps, kind, status })
     }
 
@@ -138,30 +145,29 @@ impl Shape {
         // the zeros past the text.
         let mut differs = 0;
         let mut metadata = 0;
-        for &step in &self.steps {
+        for step in &self.steps {
+            differs |= (s.words_here() ^ step.text) & step.mask;
+            s.i += usize::from(step.len);
             // The whitespace before a value is constant text: its slot starts at the value.
-            match step {
-                Step::Text { text, mask, len } => {
-                    differs |= (s.words_here() ^ text) & mask;
-                    s.i += usize::from(len);
-                }
-                Step::Slot(What::Field(f)) => w.spans[f as usize] = s.quoted()?,
-                Step::Slot(What::At) => w.at = Some(s.quoted()?),
-                Step::Slot(What::Progress) => w.progress = Some(s.number_here()?),
-                Step::Slot(What::Metric { back, len }) => {
+            match step.then {
+                None => {}
+                Some(What::Field(f)) => w.spans[f as usize] = s.quoted()?,
+                Some(What::At) => w.at = Some(s.quoted()?),
+                Some(What::Progress) => w.progress = Some(s.number_here()?),
+                Some(What::Metric { back, len }) => {
                     let name = (s.i as u32).checked_sub(back)?;
                     let value = s.number_here()?;
                     w.metrics.try_push((Span { start: name, end: name + len }, value)).ok()?;
                 }
-                Step::Slot(What::MetadataStart) => metadata = s.i as u32,
-                Step::Slot(What::MetaString) => {
+                Some(What::MetadataStart) => metadata = s.i as u32,
+                Some(What::MetaString) => {
                     s.quoted()?;
                 }
-                Step::Slot(What::MetaNumber) => s.number_grammar()?,
-                Step::Slot(What::MetadataEnd) => {
+                Some(What::MetaNumber) => s.number_grammar()?,
+                Some(What::MetadataEnd) => {
                     w.spans[Field::Metadata as usize] = Span { start: metadata, end: s.i as u32 }
                 }
-                Step::Slot(What::Metadata) => {
+                Some(What::Metadata) => {
                     let start = s.i as u32;
                     if s.peek() != b'{' {
                         return None;
