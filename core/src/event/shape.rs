@@ -128,19 +128,22 @@ impl Shape {
 
     /// Reads the event at `s` (its start) into `w` if it has this shape; `None` if it does not
     /// (`w` is then partly written).
+    /// `EARLY`: give up at the first value after a difference (for a shape tried because the
+    /// guess was wrong, whose event usually differs early); otherwise look once, at the end (the
+    /// guessed shape, usually right: a branch less per value).
     #[inline(never)]
-    fn read(&self, scan: &mut Scan<'_>, w: &mut Walk) -> Option<()> {
+    fn read<const EARLY: bool>(&self, scan: &mut Scan<'_>, w: &mut Walk) -> Option<()> {
         // A copy whose cursor can live in a register.
         let mut s = *scan;
-        let read = self.read_from(&mut s, w);
+        let read = self.read_from::<EARLY>(&mut s, w);
         scan.i = s.i;
         read
     }
 
     #[inline(always)]
-    fn read_from(&self, s: &mut Scan<'_>, w: &mut Walk) -> Option<()> {
-        // Differences from the constant text, looked at once at the end: where the text differs
-        // the slots read garbage, safely (every read is bounded), and the event is a miss.
+    fn read_from<const EARLY: bool>(&self, s: &mut Scan<'_>, w: &mut Walk) -> Option<()> {
+        // Differences from the constant text (where the text differs the values read garbage,
+        // safely: every read is bounded).
         // A constant is text of an accepted event, which has no zero byte, so it never matches
         // the zeros past the text.
         let mut differs = 0;
@@ -148,26 +151,29 @@ impl Shape {
         for step in &self.steps {
             differs |= (s.words_here() ^ step.text) & step.mask;
             s.i += usize::from(step.len);
+            let Some(what) = step.then else { continue };
+            if EARLY && differs != 0 {
+                return None;
+            }
             // The whitespace before a value is constant text: its slot starts at the value.
-            match step.then {
-                None => {}
-                Some(What::Field(f)) => w.spans[f as usize] = s.quoted()?,
-                Some(What::At) => w.at = Some(s.quoted()?),
-                Some(What::Progress) => w.progress = Some(s.number_here()?),
-                Some(What::Metric { back, len }) => {
+            match what {
+                What::Field(f) => w.spans[f as usize] = s.quoted()?,
+                What::At => w.at = Some(s.quoted()?),
+                What::Progress => w.progress = Some(s.number_here()?),
+                What::Metric { back, len } => {
                     let name = (s.i as u32).checked_sub(back)?;
                     let value = s.number_here()?;
                     w.metrics.try_push((Span { start: name, end: name + len }, value)).ok()?;
                 }
-                Some(What::MetadataStart) => metadata = s.i as u32,
-                Some(What::MetaString) => {
+                What::MetadataStart => metadata = s.i as u32,
+                What::MetaString => {
                     s.quoted()?;
                 }
-                Some(What::MetaNumber) => s.number_grammar()?,
-                Some(What::MetadataEnd) => {
+                What::MetaNumber => s.number_grammar()?,
+                What::MetadataEnd => {
                     w.spans[Field::Metadata as usize] = Span { start: metadata, end: s.i as u32 }
                 }
-                Some(What::Metadata) => {
+                What::Metadata => {
                     let start = s.i as u32;
                     if s.peek() != b'{' {
                         return None;
@@ -186,9 +192,18 @@ impl Shape {
     }
 }
 
-/// A thread's shapes, the most recently used first.
+/// A thread's shapes. Which one to try first is guessed from the one that took the previous
+/// event: the shape that followed it last time (a thread emitting a few kinds of event in a
+/// cycle is read with no failed try), then the others.
 pub(crate) struct Shapes {
     shapes: ArrayVec<Shape, SHAPES>,
+    /// Per shape, the shape that took the event after one it took, last time.
+    next: [usize; SHAPES],
+    /// Per shape, when it last took an event (`clock`): a new shape replaces the oldest.
+    used: [u64; SHAPES],
+    clock: u64,
+    /// The shape that took the previous event (`SHAPES`: none).
+    last: usize,
     /// Events in a row that no shape took.
     misses: u32,
 }
@@ -204,7 +219,14 @@ pub(crate) enum Outcome {
 
 impl Shapes {
     pub const fn new() -> Shapes {
-        Shapes { shapes: ArrayVec::new_const(), misses: 0 }
+        Shapes {
+            shapes: ArrayVec::new_const(),
+            next: [0; SHAPES],
+            used: [0; SHAPES],
+            clock: 0,
+            last: SHAPES,
+            misses: 0,
+        }
     }
 
     /// Tries the shapes on the event at `s`'s start. On a miss `w` and `s` are as they were given
@@ -216,22 +238,37 @@ impl Shapes {
             self.misses += 1;
             return Outcome::Miss { learn: false };
         }
-        for n in 0..self.shapes.len() {
-            if self.shapes[n].read(s, w).is_some() {
+        let guess = self.next.get(self.last).copied().unwrap_or(0);
+        let others = (0..self.shapes.len()).filter(|&n| n != guess);
+        for n in std::iter::once(guess).chain(others) {
+            let Some(shape) = self.shapes.get(n) else { continue };
+            let read = if n == guess { shape.read::<false>(s, w) } else { shape.read::<true>(s, w) };
+            if read.is_some() {
+                self.took(n);
                 self.misses = 0;
-                if n > 0 {
-                    self.shapes.swap(0, n);
-                }
                 return Outcome::Hit;
             }
             s.i = 0;
             *w = Walk::new();
         }
         self.misses = self.misses.saturating_add(1);
-        // While misses are few, learn on the 1st, 2nd, 4th and 8th (a new shape is learnt at
-        // once; shapes taking turns beyond what is kept do not pay a lesson each); when
-        // probing, on every probe.
-        Outcome::Miss { learn: probing || self.misses.is_power_of_two() }
+        // Learn each of the first misses in a row (as many as there are places: a thread that
+        // starts emitting a few new kinds of event learns them all at once), then the 8th (shapes
+        // taking turns beyond what is kept do not pay a lesson each), then every probe.
+        let learn = self.misses <= SHAPES as u32 || self.misses == 8 || probing;
+        Outcome::Miss { learn }
+    }
+
+    /// Notes that shape `n` took the event.
+    fn took(&mut self, n: usize) {
+        if let Some(next) = self.next.get_mut(self.last) {
+            *next = n;
+        }
+        self.last = n;
+        self.clock += 1;
+        if let Some(used) = self.used.get_mut(n) {
+            *used = self.clock;
+        }
     }
 
     /// Whether a shape took the last event.
@@ -239,14 +276,22 @@ impl Shapes {
         self.misses == 0 && !self.shapes.is_empty()
     }
 
-    /// Remembers the shape of `text`, which the walk accepted (see [`Shape::new`]).
+    /// Remembers the shape of `text`, which the walk accepted (see [`Shape::new`]), in place of
+    /// the one unused longest when all places are taken.
     pub fn learn(&mut self, text: &[u8], w: &Walk) {
         let (Some(kind), false) = (w.kind, w.slots_overflowed) else { return };
         let Some(shape) = Shape::new(text, &w.slots, kind, w.status) else { return };
-        if self.shapes.is_full() {
-            self.shapes.pop();
-        }
-        self.shapes.insert(0, shape);
+        let n = if self.shapes.is_full() {
+            let oldest = (0..SHAPES).min_by_key(|&n| self.used[n]).unwrap_or(0);
+            self.shapes[oldest] = shape;
+            oldest
+        } else {
+            self.shapes.push(shape);
+            self.shapes.len() - 1
+        };
+        // Its own event is the likeliest next.
+        self.next[n] = n;
+        self.took(n);
     }
 }
 

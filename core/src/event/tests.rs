@@ -491,3 +491,33 @@ fn a_thread_of_ever_changing_shapes_probes_and_learns_again() {
     assert!(first_taken.is_some_and(|n| n <= 32), "{first_taken:?}");
     assert!(shapes.took_last());
 }
+
+/// A thread emitting four kinds of event in turn has them all read by their shapes from the
+/// second round on; a fifth kind replaces the shape unused longest.
+#[test]
+fn four_shapes_in_turn_are_all_kept() {
+    let kinds = [
+        r#"{"entity":{"type":"tool","id":"E-1"},"event":{"kind":"metric","metrics":{"t":1.5}}}"#,
+        r#"{"entity":{"type":"job","id":"J-1"},"event":{"kind":"progress","progress":5,"message":"m"}}"#,
+        r#"{"event":{"kind":"log","message":"x","metadata":{"slot":3}}}"#,
+        r#"{"entity":{"type":"tool","id":"E-1"},"event":{"kind":"heartbeat"}}"#,
+    ];
+    let mut shapes = shape::Shapes::new();
+    for round in 0..3 {
+        for text in kinds {
+            assert!(fast::validate_with(text.as_bytes(), Some(&mut shapes)).is_some());
+            assert_eq!(shapes.took_last(), round > 0, "round {round}: {text}");
+        }
+    }
+    let fifth = r#"{"event":{"kind":"finished","status":"succeeded"}}"#;
+    assert!(fast::validate_with(fifth.as_bytes(), Some(&mut shapes)).is_some());
+    assert!(fast::validate_with(fifth.as_bytes(), Some(&mut shapes)).is_some());
+    assert!(shapes.took_last());
+    // The metric's shape was unused longest: it is the one gone.
+    for text in &kinds[1..] {
+        assert!(fast::validate_with(text.as_bytes(), Some(&mut shapes)).is_some());
+        assert!(shapes.took_last(), "{text}");
+    }
+    assert!(fast::validate_with(kinds[0].as_bytes(), Some(&mut shapes)).is_some());
+    assert!(!shapes.took_last());
+}
