@@ -60,8 +60,9 @@ pub(crate) struct Slot {
     pub what: What,
 }
 
-/// Slots an event can have: each key of the schema at most once (duplicates give up), and at
-/// most `MAX_METRICS` metrics.
+/// Slots noted per event: each key of the schema at most once (duplicates give up), at most
+/// `MAX_METRICS` metrics, and the values of flat metadata, which are not bounded: an event with
+/// more slots is not remembered.
 pub(crate) const MAX_SLOTS: usize = 48;
 
 /// Events longer than this are not remembered (their shapes would take memory per thread for
