@@ -129,10 +129,22 @@ impl Shape {
 
     /// Reads the event at `s` (its start) into `w` if it has this shape; `None` if it does not
     /// (`w` is then partly written).
-    /// `EARLY`: give up at the first value after a difference (for a shape tried because the
-    /// guess was wrong, whose event usually differs early); otherwise look once, at the end (the
-    /// guessed shape, usually right: a branch less per value).
+    /// Reads the event at `scan` (its start) into `w` if it has this shape; `None` if it does
+    /// not (`w` is then partly written). For the guessed shape, usually right: inlined, and the
+    /// differences are looked at once, at the end (a branch less per value).
+    #[inline(always)]
+    fn read_guessed(&self, scan: &mut Scan<'_>, w: &mut Walk) -> Option<()> {
+        self.read::<false>(scan, w)
+    }
+
+    /// As [`Shape::read_guessed`], for a shape tried because the guess was wrong: its event
+    /// usually differs early, so it gives up at the first value after a difference.
     #[inline(never)]
+    fn read_other(&self, scan: &mut Scan<'_>, w: &mut Walk) -> Option<()> {
+        self.read::<true>(scan, w)
+    }
+
+    #[inline(always)]
     fn read<const EARLY: bool>(&self, scan: &mut Scan<'_>, w: &mut Walk) -> Option<()> {
         // A copy whose cursor can live in a register.
         let mut s = *scan;
@@ -243,7 +255,7 @@ impl Shapes {
         let others = (0..self.shapes.len()).filter(|&n| n != guess);
         for n in std::iter::once(guess).chain(others) {
             let Some(shape) = self.shapes.get(n) else { continue };
-            let read = if n == guess { shape.read::<false>(s, w) } else { shape.read::<true>(s, w) };
+            let read = if n == guess { shape.read_guessed(s, w) } else { shape.read_other(s, w) };
             if read.is_some() {
                 self.took(n);
                 self.misses = 0;
