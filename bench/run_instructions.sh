@@ -54,7 +54,7 @@ metric=$(grep -m1 ':monitoring_job_metric ' <<<"$jann" | awk '{print $1}' | tr -
   echo "compared whole, the walk inlined, the text read in the queue block: 48a4009, 13e8de2) with the"
   echo "runtime found without ArcSwap and mimalloc's plain entry points took it to about 2,110;"
   echo "per-thread shapes (\`event/shape.rs\`: an event whose text outside its values is that of an"
-  echo "earlier one is read by comparing that text and reading the values only) to about 1,760."
+  echo "earlier one is read by comparing that text and reading the values only) to 1,710-1,760 (builds of the same source differ by about 50 in layout)."
   echo "Under valgrind the event time (\`now_micros\`, the CPU counter extrapolated from a system clock"
   echo "reading at most 1 ms old) renews its anchor far more often than at full speed, which adds about"
   echo "50 instructions per event to \`monitoring_emit\` here that a real run does not pay."
