@@ -9,12 +9,14 @@ description. See the "Method" text this script writes for what each variant does
 """
 
 import argparse
+import atexit
 import datetime
 import gc
 import json
 import logging
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -185,6 +187,8 @@ def main():
 
     t_start = time.time()
     tmp = tempfile.mkdtemp(prefix="monitoring-bench-py.")
+    # The events the variants write (about 1 GB) are not kept.
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
     samples, rate, burst = args.samples, args.rate, args.burst
     warmup = 20_000
     results = []
