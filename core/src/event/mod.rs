@@ -297,22 +297,25 @@ pub(crate) fn validate_queued(bytes: &[u8], max_event_bytes: usize) -> Result<(P
     Ok((ParsedEvent::Parsed(parsed), v.at_micros))
 }
 
+/// The largest event `fast_path_agrees` and `shape_agrees` check (the default
+/// `limits.max_event_bytes`).
+const AGREEMENT_MAX: usize = 64 * 1024;
+
 /// Checks that the fast path agrees with the complete validation on `bytes`, and panics where
 /// it does not: it must never accept what the complete validation rejects, and must store the
 /// same bytes. Returns whether the fast path took the event. For the tests and the fuzz target.
 #[doc(hidden)]
 pub(crate) fn fast_path_agrees(bytes: &[u8]) -> bool {
-    const MAX: usize = 64 * 1024;
     // As `validate_queued` calls it: on the bytes, before any UTF-8 check (the fast path makes
     // its own).
-    if bytes.len() > MAX {
+    if bytes.len() > AGREEMENT_MAX {
         return false;
     }
     // Without this thread's shapes, so that the answer depends on `bytes` alone
     // (`shape_agrees` checks the shapes).
     let Some((fast, fast_at)) = fast::validate_with(bytes, None) else { return false };
     let text = String::from_utf8_lossy(bytes);
-    let (parsed, v) = match validate_owned(bytes, MAX) {
+    let (parsed, v) = match validate_owned(bytes, AGREEMENT_MAX) {
         Ok(ok) => ok,
         Err(e) => panic!("the fast path accepted what the complete validation rejects ({e}): {text}"),
     };
@@ -337,10 +340,10 @@ pub(crate) fn fast_path_agrees(bytes: &[u8]) -> bool {
 pub(crate) fn shape_agrees(first: &[u8], second: &[u8]) -> bool {
     let mut shapes = shape::Shapes::new();
     // The first miss learns.
-    if first.len() > 64 * 1024 || fast::validate_with(first, Some(&mut shapes)).is_none() {
+    if first.len() > AGREEMENT_MAX || second.len() > AGREEMENT_MAX {
         return false;
     }
-    if second.len() > 64 * 1024 {
+    if fast::validate_with(first, Some(&mut shapes)).is_none() {
         return false;
     }
     let with_shape = fast::validate_with(second, Some(&mut shapes));

@@ -217,10 +217,7 @@ impl<'t> Scan<'t> {
     /// Any key (a metric's name, metadata's keys): its span, then moves past the colon.
     #[inline(always)]
     pub fn any_key(&mut self) -> Option<Span> {
-        if self.byte(self.i) != b'"' {
-            return None;
-        }
-        let name = self.string()?;
+        let name = self.quoted()?;
         self.eat(b':')?;
         Some(name)
     }

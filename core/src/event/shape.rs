@@ -127,8 +127,6 @@ impl Shape {
         Some(Shape { steps, kind, status })
     }
 
-    /// Reads the event at `s` (its start) into `w` if it has this shape; `None` if it does not
-    /// (`w` is then partly written).
     /// Reads the event at `scan` (its start) into `w` if it has this shape; `None` if it does
     /// not (`w` is then partly written). For the guessed shape, usually right: inlined, and the
     /// differences are looked at once, at the end (a branch less per value).
@@ -156,9 +154,8 @@ impl Shape {
     #[inline(always)]
     fn read_from<const EARLY: bool>(&self, s: &mut Scan<'_>, w: &mut Walk) -> Option<()> {
         // Differences from the constant text (where the text differs the values read garbage,
-        // safely: every read is bounded).
-        // A constant is text of an accepted event, which has no zero byte, so it never matches
-        // the zeros past the text.
+        // safely: every read is bounded). A constant is text of an accepted event, which has no
+        // zero byte, so it never matches the zeros past the text.
         let mut differs = 0;
         let mut metadata = 0;
         for step in &self.steps {
