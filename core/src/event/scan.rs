@@ -79,7 +79,27 @@ pub(crate) struct Scan<'t> {
 impl<'t> Scan<'t> {
     /// `padded`: the text followed by [`PAD`] zero bytes.
     pub fn new(padded: &'t [u8]) -> Scan<'t> {
-        Scan { b: padded, end: padded.len().saturating_sub(PAD), i: 0 }
+        Scan::at(padded, 0)
+    }
+
+    fn at(padded: &'t [u8], i: usize) -> Scan<'t> {
+        // `load` relies on `b` being `end + PAD` bytes long.
+        let b = if padded.len() >= PAD { padded } else { &[0; PAD] };
+        Scan { b, end: b.len() - PAD, i }
+    }
+
+    /// The `N` bytes at `at` (`N <= PAD`), zeros past the end of the text. A single comparison:
+    /// the loads of a shape's text and of strings are much of `emit`'s reading, and a bounded
+    /// slice's two checks (its start, then its length) cost as much as the load.
+    #[inline(always)]
+    fn load<const N: usize>(&self, at: usize) -> [u8; N] {
+        const { assert!(N <= PAD) };
+        if at > self.end {
+            return [0; N];
+        }
+        // SAFETY: `b` is `end + PAD` bytes long (`Scan::at`), so `at + N <= end + PAD` is in it;
+        // the read is unaligned and of plain bytes.
+        unsafe { self.b.as_ptr().add(at).cast::<[u8; N]>().read_unaligned() }
     }
 
     /// Whether the cursor is at the end of the text.
@@ -97,10 +117,10 @@ impl<'t> Scan<'t> {
         self.b.get(at).copied().unwrap_or(0)
     }
 
-    /// Eight bytes from `at`, little-endian; zero past the buffer.
+    /// Eight bytes from `at`, little-endian; zero past the text.
     #[inline(always)]
     fn word(&self, at: usize) -> u64 {
-        self.b.get(at..).and_then(<[u8]>::first_chunk::<8>).map(|w| u64::from_le_bytes(*w)).unwrap_or(0)
+        u64::from_le_bytes(self.load(at))
     }
 
     /// Skips JSON whitespace (serde_json's: no other Unicode spaces) and returns the next byte
@@ -171,10 +191,10 @@ impl<'t> Scan<'t> {
         self.null().then_some(None)
     }
 
-    /// The sixteen bytes at the cursor, little-endian (zero where they would pass the buffer).
+    /// The sixteen bytes at the cursor, little-endian (zero past the text).
     #[inline(always)]
     pub fn words_here(&self) -> u128 {
-        self.b.get(self.i..).and_then(<[u8]>::first_chunk::<16>).map_or(0, |w| u128::from_le_bytes(*w))
+        u128::from_le_bytes(self.load(self.i))
     }
 
     /// The byte at the cursor (0 at the end).
@@ -428,7 +448,7 @@ fn skip_ws(b: &[u8], mut i: usize) -> (usize, u8) {
 /// write): read as a string, then compared. The key's index and the cursor after the colon.
 #[cold]
 fn key_spaced(b: &[u8], i: usize, keys: &[Key]) -> Option<(usize, usize)> {
-    let mut s = Scan { b, end: 0, i };
+    let mut s = Scan::at(b, i);
     let span = s.any_key()?;
     let name = s.slice(span);
     Some((keys.iter().position(|k| k.name == name)?, s.i))
@@ -436,7 +456,7 @@ fn key_spaced(b: &[u8], i: usize, keys: &[Key]) -> Option<(usize, usize)> {
 
 /// See `Scan::value`; the cursor after the value.
 fn value(b: &[u8], i: usize, depth: u32) -> Option<usize> {
-    let mut s = Scan { b, end: 0, i };
+    let mut s = Scan::at(b, i);
     s.value_here(depth)?;
     Some(s.i)
 }
