@@ -71,37 +71,46 @@ fn client(yaml: String) -> Client {
     Client::configure(Some(&yaml), None).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
 }
 
+/// A client writing to `<dir>/ev`, spooling under `<dir>/spool`, with the `queue` section given.
+fn file_client(dir: &Path, queue: &str) -> Client {
+    client(format!(
+        "direct_backends:\n  - {{type: filesystem, path: '{0}/ev'}}\nspool: {{path: '{0}/spool'}}\nqueue: {queue}\n",
+        dir.display()
+    ))
+}
+
 fn keys(events: &[Value]) -> HashSet<String> {
     events.iter().map(|e| e["idempotency_key"].as_str().unwrap().to_owned()).collect()
 }
 
+/// From 4 threads, each flushing its own events, under both `on_full` modes (`drop` takes the
+/// lock-free ingress queue, `block` the channel): every event once, and the counts add up.
 #[test]
 fn every_event_reaches_the_file_once_and_counts_add_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let c = client(format!(
-        "direct_backends:\n  - {{type: filesystem, path: '{0}/ev'}}\nspool: {{path: '{0}/spool'}}\nqueue: {{on_full: block}}\n",
-        dir.path().display()
-    ));
-    let threads: Vec<_> = (0..4)
-        .map(|t| {
-            let c = c.clone();
-            std::thread::spawn(move || {
-                (0..5000).for_each(|i| c.emit(event(t * 5000 + i).as_bytes()).unwrap())
+    for on_full in ["block", "drop"] {
+        let dir = tempfile::tempdir().unwrap();
+        let c = file_client(dir.path(), &format!("{{on_full: {on_full}}}"));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    (0..5000).for_each(|i| c.emit(event(t * 5000 + i).as_bytes()).unwrap());
+                    c.flush(Duration::from_secs(10)).unwrap();
+                })
             })
-        })
-        .collect();
-    threads.into_iter().for_each(|t| t.join().unwrap());
-    c.flush(Duration::from_secs(10)).unwrap();
-    let events = read_jsonl(&dir.path().join("ev"));
-    assert_eq!(events.len(), 20000);
-    assert_eq!(keys(&events).len(), 20000);
-    let ids: HashSet<_> =
-        events.iter().map(|e| e["event"]["metrics"]["i"].as_f64().unwrap() as u64).collect();
-    assert_eq!(ids.len(), 20000);
-    let s = c.stats();
-    assert_eq!((s.emitted, s.delivered, s.dropped, s.failed, s.queue_depth), (20000, 20000, 0, 0, 0));
-    assert_eq!(s.backends["filesystem"].delivered, 20000);
-    c.shutdown(Duration::from_secs(5)).unwrap();
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let events = read_jsonl(&dir.path().join("ev"));
+        assert_eq!(events.len(), 20000, "{on_full}");
+        assert_eq!(keys(&events).len(), 20000);
+        let ids: HashSet<_> =
+            events.iter().map(|e| e["event"]["metrics"]["i"].as_f64().unwrap() as u64).collect();
+        assert_eq!(ids.len(), 20000);
+        let s = c.stats();
+        assert_eq!((s.emitted, s.delivered, s.dropped, s.failed, s.queue_depth), (20000, 20000, 0, 0, 0));
+        assert_eq!(s.backends["filesystem"].delivered, 20000);
+        c.shutdown(Duration::from_secs(5)).unwrap();
+    }
 }
 
 #[test]
@@ -244,6 +253,59 @@ fn flush_and_shutdown_meet_their_deadlines_while_a_backend_hangs() {
     assert_eq!(c.shutdown(Duration::from_millis(200)), Err(Error::Timeout));
     assert!(t.elapsed() < Duration::from_millis(300), "shutdown took {:?}", t.elapsed());
     assert_eq!(c.emit(event(2).as_bytes()), Err(Error::Shutdown));
+}
+
+/// An idle batcher blocks; the next event must wake it (the interval then seals its batch),
+/// not wait for a flush.
+#[test]
+fn an_event_wakes_the_idle_batcher() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = file_client(dir.path(), "{on_full: drop, flush_interval_ms: 20}");
+    for round in 0..20u64 {
+        // Past the interval and the batcher's lingers: it is blocked.
+        std::thread::sleep(Duration::from_millis(if round == 0 { 10 } else { 60 }));
+        c.emit(event(round as usize).as_bytes()).unwrap();
+        let by = Instant::now() + Duration::from_secs(5);
+        while c.stats().delivered < round + 1 {
+            assert!(Instant::now() < by, "event {round} not delivered without a flush");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    c.shutdown(Duration::from_secs(5)).unwrap();
+    assert_eq!(read_jsonl(&dir.path().join("ev")).len(), 20);
+}
+
+/// Events emitted while another thread shuts the client down are each delivered, spooled, or
+/// dropped and counted: the counts add up and match the file.
+#[test]
+fn events_racing_a_shutdown_are_delivered_or_counted() {
+    for round in 0..8u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let c = file_client(dir.path(), "{on_full: drop}");
+        let threads: Vec<_> = (0..3)
+            .map(|t| {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    let mut i = 0;
+                    loop {
+                        match c.emit(event(t * 1_000_000 + i).as_bytes()) {
+                            Ok(()) | Err(Error::QueueFull) => i += 1,
+                            Err(Error::Shutdown) => return,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(2 + round));
+        c.shutdown(Duration::from_secs(10)).unwrap();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let s = c.stats();
+        assert!(s.emitted > 0);
+        // A batch the batcher hands over as the workers stop is spooled for the next client.
+        assert_eq!(s.delivered + s.spooled + s.dropped + s.failed, s.emitted, "round {round}: {s:?}");
+        assert_eq!(read_jsonl(&dir.path().join("ev")).len() as u64, s.delivered, "round {round}");
+    }
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError, TrySendError};
 
+use super::ingress::Ingress;
 use super::{Envelope, Msg, Outcome, Shared, Tracker, Work};
 use crate::backend::Batch;
 use crate::config::{Config, Delivery};
@@ -18,6 +19,10 @@ use crate::router::BreakerState;
 /// each further wait without an event is twice as long, up to `LINGERS` waits (31 ms in all).
 const LINGER: Duration = Duration::from_millis(1);
 const LINGERS: u32 = 5;
+
+/// Events taken from the ingress between two looks at the control channel, so that a flush or a
+/// stop is seen while emitters keep the queue busy.
+const EVENTS_PER_LOOK: u32 = 64;
 
 pub(crate) struct Batcher {
     shared: Arc<Shared>,
@@ -44,19 +49,29 @@ impl Batcher {
         }
     }
 
-    pub fn run(self, rx: Receiver<Msg>) {
+    pub fn run(self, rx: Receiver<Msg>, ingress: &Ingress) {
         let mut batch = Batch::with_capacity(self.batch_max);
         let mut seal_at: Option<Instant> = None;
         // How many times the batcher lingered since the last event (see below).
         let mut lingered = 0u32;
         loop {
-            // What is queued is taken without waiting. `try_recv` looks at the emitters' end
-            // of the queue (its tail, the line every `emit` writes) only when it finds the queue
+            // What is queued is taken without waiting. Popping looks at the emitters' end of
+            // the queue (its tail, the line every `emit` writes) only when it finds the queue
             // empty; checking `is_empty` after every event read that line each time, and each
             // read cost the next `emit` a cache miss while this thread drained a backlog.
+            let mut took = 0;
+            while took < EVENTS_PER_LOOK {
+                let Some(env) = ingress.pop() else { break };
+                self.take(&env, &mut batch, &mut seal_at);
+                took += 1;
+            }
+            if took > 0 {
+                lingered = 0;
+            }
             let msg = match rx.try_recv() {
                 Ok(msg) => Ok(msg),
                 Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
+                Err(TryRecvError::Empty) if took > 0 => continue,
                 Err(TryRecvError::Empty) => match seal_at {
                     Some(at) if lingered < LINGERS => {
                         // Nothing else queued: linger instead of sleeping on the queue, where
@@ -72,23 +87,29 @@ impl Batcher {
                         lingered += 1;
                         continue;
                     }
-                    Some(at) => rx.recv_deadline(at),
-                    None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                    _ => {
+                        // Blocks on the control channel; the next event wakes it (`ingress.rs`).
+                        if !ingress.sleep() {
+                            continue;
+                        }
+                        let msg = match seal_at {
+                            Some(at) => rx.recv_deadline(at),
+                            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                        };
+                        ingress.awake();
+                        msg
+                    }
                 },
             };
             match msg {
                 Ok(Msg::Event(env)) => {
-                    self.encode(&env, &mut batch);
+                    self.take(&env, &mut batch, &mut seal_at);
                     lingered = 0;
-                    if seal_at.is_none() {
-                        seal_at = Some(Instant::now() + self.interval);
-                    }
-                    if batch.len() >= self.batch_max {
-                        self.route(&mut batch);
-                        seal_at = None;
-                    }
                 }
+                Ok(Msg::Wake) => {}
                 Ok(Msg::Flush(ticket)) => {
+                    // Everything emitted before the flush was called is queued by now.
+                    self.take_queued(ingress, &mut batch, &mut seal_at);
                     self.route(&mut batch);
                     seal_at = None;
                     ticket.set(self.shared.backends.iter().map(|b| b.sent.load(Acquire)).collect());
@@ -100,9 +121,10 @@ impl Batcher {
                 Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
             }
         }
+        self.take_queued(ingress, &mut batch, &mut seal_at);
         self.route(&mut batch);
         // Whatever raced in behind the stop is counted, not silently lost.
-        let mut late = 0usize;
+        let mut late = ingress.close();
         while let Ok(msg) = rx.try_recv() {
             if let Msg::Event(_) = msg {
                 late += 1;
@@ -114,6 +136,27 @@ impl Batcher {
             if let Ok(mut tx) = slot.tx.lock() {
                 tx.take();
             }
+        }
+    }
+
+    /// Adds an event to the open batch, which is sealed when full.
+    fn take(&self, env: &Envelope, batch: &mut Batch, seal_at: &mut Option<Instant>) {
+        self.encode(env, batch);
+        if seal_at.is_none() {
+            *seal_at = Some(Instant::now() + self.interval);
+        }
+        if batch.len() >= self.batch_max {
+            self.route(batch);
+            *seal_at = None;
+        }
+    }
+
+    /// Takes the events queued now (not those emitted meanwhile, so a busy emitter cannot hold
+    /// a flush up).
+    fn take_queued(&self, ingress: &Ingress, batch: &mut Batch, seal_at: &mut Option<Instant>) {
+        for _ in 0..ingress.len() {
+            let Some(env) = ingress.pop() else { break };
+            self.take(&env, batch, seal_at);
         }
     }
 

@@ -5,6 +5,7 @@
 mod backoff;
 mod batcher;
 mod breaker;
+mod ingress;
 mod worker;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::*};
@@ -12,7 +13,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender};
 
 pub use breaker::BreakerState;
 
@@ -22,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::event::Enrichment;
 use crate::spool::{AppendError, Spool};
 use crate::stats::{add, BackendCounters, Counters, StatsSnapshot};
+use ingress::Pushed;
 
 /// A validated event on its way to the batcher: its text and the parse that borrows from it.
 pub(crate) struct Envelope {
@@ -30,10 +32,14 @@ pub(crate) struct Envelope {
     pub emitted_at: i64,
 }
 
+/// What the batcher's control channel carries (see `ingress.rs`): events only under
+/// `on_full: block`.
 pub(crate) enum Msg {
     Event(Envelope),
     Flush(Arc<FlushTicket>),
     Stop,
+    /// An event was queued while the batcher was blocked on this channel.
+    Wake,
 }
 
 /// Answers a flush: how many batches each backend had been sent once everything emitted
@@ -60,6 +66,10 @@ impl FlushTicket {
         g.clone()
     }
 }
+
+/// Room in the batcher's control channel when events do not use it: flush and stop markers, and
+/// a wake-up at a time.
+const CONTROL_CAPACITY: usize = 64;
 
 /// What every thread of one runtime shares.
 pub(crate) struct Shared {
@@ -237,6 +247,7 @@ impl Tracker {
 
 /// One generation of threads and queues. A forked child replaces it with a new one.
 pub(crate) struct Runtime {
+    ingress: Arc<ingress::Ingress>,
     tx: Sender<Msg>,
     on_full: OnFull,
     pub shared: Arc<Shared>,
@@ -280,7 +291,13 @@ impl Runtime {
             })?;
             built.push(b);
         }
-        let (tx, rx) = bounded::<Msg>(cfg.queue.capacity);
+        let ingress = Arc::new(ingress::Ingress::new(match cfg.queue.on_full {
+            OnFull::Drop => Some(cfg.queue.capacity),
+            OnFull::Block => None,
+        }));
+        // Control messages only, unless events go through it (`on_full: block`).
+        let (tx, rx) =
+            bounded::<Msg>(if ingress.carries_events() { CONTROL_CAPACITY } else { cfg.queue.capacity });
         let mut order: Vec<usize> = (0..configs.len()).collect();
         order.sort_by_key(|&i| configs[i].priority);
         // Batches queued per backend: enough to keep a busy worker fed, small next to the queue.
@@ -337,10 +354,12 @@ impl Runtime {
             threads.push(spawn(format!("mon-deliver-{i}"), Box::new(move || w.run(wrx)))?);
         }
         let b = batcher::Batcher::new(cfg, enrich, shared.clone(), order);
-        let batcher_thread = spawn("mon-batcher".into(), Box::new(move || b.run(rx)))?;
+        let batcher_ingress = ingress.clone();
+        let batcher_thread = spawn("mon-batcher".into(), Box::new(move || b.run(rx, &batcher_ingress)))?;
         let batcher = batcher_thread.thread().clone();
         threads.push(batcher_thread);
         Ok(Runtime {
+            ingress,
             tx,
             on_full: cfg.queue.on_full,
             shared,
@@ -355,7 +374,21 @@ impl Runtime {
         let counters = &self.shared.counters;
         counters.emitted.fetch_add(1, Relaxed);
         let sent = match self.on_full {
-            OnFull::Drop => self.tx.try_send(Msg::Event(env)).map_err(|e| matches!(e, TrySendError::Full(_))),
+            OnFull::Drop => match self.ingress.push(env) {
+                Pushed::Queued => Ok(()),
+                Pushed::QueuedWake => {
+                    // Room is certain: one wake-up per sleep, next to a few flushes at most.
+                    let _ = self.tx.try_send(Msg::Wake);
+                    Ok(())
+                }
+                Pushed::QueuedClosed(dropped) => {
+                    // As an event that reached the channel before its disconnection: queued,
+                    // then dropped by the stop (counted here rather than by the batcher).
+                    add(&counters.dropped, dropped);
+                    Ok(())
+                }
+                Pushed::Full => Err(true),
+            },
             OnFull::Block => self.tx.send(Msg::Event(env)).map_err(|_| false),
         };
         match sent {
@@ -368,11 +401,13 @@ impl Runtime {
     }
 
     pub fn queue_depth(&self) -> usize {
-        self.tx.len()
+        self.ingress.len() + self.tx.len()
     }
 
     pub fn queue_room(&self) -> usize {
-        self.tx.capacity().unwrap_or(usize::MAX).saturating_sub(self.tx.len())
+        self.ingress
+            .room()
+            .unwrap_or_else(|| self.tx.capacity().unwrap_or(usize::MAX).saturating_sub(self.tx.len()))
     }
 
     /// Everything queued before the call delivered (or given up on), or `Timeout`.
