@@ -133,6 +133,7 @@ const ROOM_METRICS: usize = 4;
 /// takes nothing but ASCII, and a string with a byte above 0x7f is checked on its own, which
 /// spares a pass over the whole text. An event of a shape this thread has seen is read with
 /// that shape (`shape.rs`).
+#[inline(always)]
 pub(crate) fn validate(text: &[u8]) -> Option<(FastEvent, Option<i64>)> {
     with_thread_shapes(|shapes| validate_with(text, Some(shapes)))
         .unwrap_or_else(|| validate_with(text, None))
