@@ -184,7 +184,11 @@ times >"$TMP/times.txt"   # (not in $(...): a subshell would report its own chil
 OURS=$(tail -1 "$TMP/times.txt" | awk '{ split($1,a,"m"); split($2,b,"m"); sub("s","",a[2]); sub("s","",b[2]); print a[1]*60+a[2]+b[1]*60+b[2] }')
 awk -v b0="$BUSY0" -v b1="$BUSY1" -v w0="$WALL0" -v w1="$WALL1" -v ours="$OURS" -v n="$(nproc)" 'BEGIN{
   printf "cpu_other_s=%.1f\ncpu_avail_s=%.1f\n", (b1-b0)-ours, n*(w1-w0);
-  printf "cpu_other=%.1f s of CPU used by other processes and the kernel (incl. writeback of our files) during the %.0f s of runs (%d CPUs = %.0f CPU-s available; this script used %.1f s)\n", (b1-b0)-ours, w1-w0, n, n*(w1-w0), ours }' >>"$TMP/machine.txt"
+  other = (b1-b0)-ours
+  # The system-wide count (/proc/stat, without steal) can fall below our children'"'"'s own
+  # (getrusage): then nothing else measurable ran.
+  if (other < 0) printf "cpu_other=none measurable (the machine'"'"'s busy time, %.1f s, is %.1f s below this script'"'"'s own %.1f s) during the %.0f s of runs (%d CPUs = %.0f CPU-s available)\n", b1-b0, -other, ours, w1-w0, n, n*(w1-w0)
+  else printf "cpu_other=%.1f s of CPU used by other processes and the kernel (incl. writeback of our files) during the %.0f s of runs (%d CPUs = %.0f CPU-s available; this script used %.1f s)\n", other, w1-w0, n, n*(w1-w0), ours }' >>"$TMP/machine.txt"
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$TMP/machine.txt"
 T_END=$(date +%s)
 echo "elapsed_s=$((T_END - T_MEASURE))" >>"$TMP/machine.txt"
