@@ -377,7 +377,8 @@ impl Runtime {
             OnFull::Drop => match self.ingress.push(env) {
                 Pushed::Queued => Ok(()),
                 Pushed::QueuedWake => {
-                    // Room is certain: one wake-up per sleep, next to a few flushes at most.
+                    // One wake-up per sleep. If the channel is full, it is full of flush or stop
+                    // markers, and those wake the batcher as well.
                     let _ = self.tx.try_send(Msg::Wake);
                     Ok(())
                 }
