@@ -14,7 +14,7 @@
 
 use arrayvec::ArrayVec;
 
-use super::scan::{Key, Scan, Span, PAD};
+use super::scan::{Decimal, Key, Scan, Span, PAD};
 use super::shape::{with_thread_shapes, Outcome, Shapes, Slot, What, MAX_SLOTS};
 use super::{parse_rfc3339_micros, Kind, Status};
 
@@ -55,9 +55,39 @@ pub(crate) struct FastEvent {
     /// length (the builder's) would reallocate.
     buf: Vec<u8>,
     text_len: u32,
+    /// What the metrics' values in the block are.
+    values: Values,
     pub kind: Kind,
     pub status: Option<Status>,
     pub progress: Option<f64>,
+}
+
+/// A metric's value in the queue's block: as read from the text ([`Decimal`], converted when
+/// encoded), or an `f64` (what a job gave, `Builder`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Values {
+    Decimals,
+    Floats,
+}
+
+/// What the offset table holds of a metric's value.
+trait TableValue: Copy {
+    const VALUES: Values;
+    fn bits(self) -> u64;
+}
+
+impl TableValue for Decimal {
+    const VALUES: Values = Values::Decimals;
+    fn bits(self) -> u64 {
+        self.to_bits()
+    }
+}
+
+impl TableValue for f64 {
+    const VALUES: Values = Values::Floats;
+    fn bits(self) -> u64 {
+        self.to_bits()
+    }
 }
 
 impl FastEvent {
@@ -76,7 +106,12 @@ impl FastEvent {
             let m = at + 4 + i * METRIC_BYTES;
             let (start, end) = (read_u32(&self.buf, m), read_u32(&self.buf, m + 4));
             let name = self.buf.get(start as usize..end as usize).unwrap_or_default();
-            (name, f64::from_bits(read_u64(&self.buf, m + 8)))
+            let bits = read_u64(&self.buf, m + 8);
+            let value = match self.values {
+                Values::Decimals => Decimal::from_bits(bits).to_f64(),
+                Values::Floats => f64::from_bits(bits),
+            };
+            (name, value)
         })
     }
 }
@@ -93,7 +128,7 @@ fn read_u64(buf: &[u8], at: usize) -> u64 {
 pub(crate) struct Walk {
     pub spans: [Span; FIELDS],
     /// Not zeroed up front, unlike an array (that was a tenth of the walk).
-    pub metrics: ArrayVec<(Span, f64), MAX_METRICS>,
+    pub metrics: ArrayVec<(Span, Decimal), MAX_METRICS>,
     pub kind: Option<Kind>,
     pub status: Option<Status>,
     pub progress: Option<f64>,
@@ -185,8 +220,9 @@ pub(crate) fn validate_with(text: &[u8], shapes: Option<&mut Shapes>) -> Option<
         shapes.learn(text, &w);
     }
     buf.truncate(text.len());
-    put_table(&mut buf, &w.spans, &w.metrics);
-    let event = FastEvent { buf, text_len: text.len() as u32, kind, status: w.status, progress: w.progress };
+    let values = put_table(&mut buf, &w.spans, &w.metrics);
+    let event =
+        FastEvent { buf, text_len: text.len() as u32, values, kind, status: w.status, progress: w.progress };
     Some((event, at_micros))
 }
 
@@ -340,7 +376,7 @@ impl Walk {
                 5 => {
                     if !s.null() {
                         let start = s.i;
-                        self.progress = Some(s.number()?);
+                        self.progress = Some(s.number()?.to_f64());
                         self.slot(start, s.i, What::Progress);
                     }
                 }
@@ -541,14 +577,14 @@ impl Builder {
     pub fn finish(&mut self, kind: Kind, status: Option<Status>, progress: Option<f64>) -> FastEvent {
         let (text_len, n) = (self.buf.len(), self.n_metrics);
         let mut buf = std::mem::take(&mut self.buf);
-        put_table(&mut buf, &self.spans, &self.metrics[..n]);
-        FastEvent { buf, text_len: text_len as u32, kind, status, progress }
+        let values = put_table(&mut buf, &self.spans, &self.metrics[..n]);
+        FastEvent { buf, text_len: text_len as u32, values, kind, status, progress }
     }
 }
 
 /// Appends the offset table and the metrics after the text (assembled on the stack and appended
 /// whole: a `Vec` append per number cost more than the rest of the table).
-fn put_table(buf: &mut Vec<u8>, spans: &[Span; FIELDS], metrics: &[(Span, f64)]) {
+fn put_table<V: TableValue>(buf: &mut Vec<u8>, spans: &[Span; FIELDS], metrics: &[(Span, V)]) -> Values {
     let mut table = [0u8; TABLE_BYTES];
     for (entry, s) in table.chunks_exact_mut(SPAN_BYTES).zip(spans) {
         entry[..4].copy_from_slice(&s.start.to_le_bytes());
@@ -560,9 +596,10 @@ fn put_table(buf: &mut Vec<u8>, spans: &[Span; FIELDS], metrics: &[(Span, f64)])
         let mut entry = [0u8; METRIC_BYTES];
         entry[..4].copy_from_slice(&s.start.to_le_bytes());
         entry[4..8].copy_from_slice(&s.end.to_le_bytes());
-        entry[8..].copy_from_slice(&v.to_bits().to_le_bytes());
+        entry[8..].copy_from_slice(&v.bits().to_le_bytes());
         buf.extend_from_slice(&entry);
     }
+    V::VALUES
 }
 
 #[cfg(test)]

@@ -169,7 +169,7 @@ impl Shape {
             match what {
                 What::Field(f) => w.spans[f as usize] = s.quoted()?,
                 What::At => w.at = Some(s.quoted()?),
-                What::Progress => w.progress = Some(s.number_here()?),
+                What::Progress => w.progress = Some(s.number_here()?.to_f64()),
                 What::Metric { back, len } => {
                     let name = (s.i as u32).checked_sub(back)?;
                     let value = s.number_here()?;
