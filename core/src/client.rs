@@ -65,7 +65,9 @@ impl Client {
         let emitted_at = event::now_micros();
         let runtime = self.inner.runtime();
         let max = self.inner.config.limits.max_event_bytes;
-        let (event, at_micros) = match event::validate_queued(event_json, max) {
+        // The runtime's address tells queues apart (see `event::validate_for_queue`).
+        let queue = std::ptr::from_ref(runtime) as usize;
+        let (event, at_micros) = match event::validate_for_queue(event_json, max, queue) {
             Ok(ok) => ok,
             Err(e) => {
                 runtime.shared.counters.invalid.fetch_add(1, Relaxed);

@@ -37,6 +37,7 @@ pub fn after_fork_child() {
         None => CLIENTS.lock().map(|l| l.iter().filter_map(Weak::upgrade).collect()).unwrap_or_default(),
     };
     drop(guard);
+    crate::event::after_fork_child();
     for c in clients {
         c.restart_after_fork();
     }

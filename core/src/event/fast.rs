@@ -14,8 +14,9 @@
 
 use arrayvec::ArrayVec;
 
+use super::blocks::{Block, BlockBuf, Writer};
 use super::scan::{Decimal, Key, Scan, Span, PAD};
-use super::shape::{with_thread_shapes, Outcome, Shapes, Slot, What, MAX_SLOTS};
+use super::shape::{Outcome, Shapes, Slot, What, MAX_SLOTS};
 use super::{parse_rfc3339_micros, Kind, Status};
 
 /// Metrics beyond this many in one event go through the complete validation.
@@ -51,9 +52,7 @@ const _: () = assert!(PAD <= TABLE_BYTES, "the table takes the scanner's padding
 /// one heap block, plus what is cheaper to keep decoded (kind, status, progress).
 #[derive(Debug, PartialEq)]
 pub(crate) struct FastEvent {
-    /// A `Vec` rather than a boxed slice: boxing a `Vec` whose capacity is larger than its
-    /// length (the builder's) would reallocate.
-    buf: Vec<u8>,
+    buf: Block,
     text_len: u32,
     /// What the metrics' values in the block are.
     values: Values,
@@ -94,19 +93,21 @@ impl FastEvent {
     /// A string field's raw bytes (they contain no escapes), or the metadata's JSON.
     pub fn field(&self, f: Field) -> Option<&[u8]> {
         let at = self.text_len as usize + f as usize * SPAN_BYTES;
-        let (start, end) = (read_u32(&self.buf, at), read_u32(&self.buf, at + 4));
-        (end != 0).then(|| self.buf.get(start as usize..end as usize).unwrap_or_default())
+        let buf = self.buf.bytes();
+        let (start, end) = (read_u32(buf, at), read_u32(buf, at + 4));
+        (end != 0).then(|| buf.get(start as usize..end as usize).unwrap_or_default())
     }
 
     /// Metric names (raw bytes, no escapes) and values, in input order.
     pub fn metrics(&self) -> impl Iterator<Item = (&[u8], f64)> {
         let at = self.text_len as usize + FIELDS * SPAN_BYTES;
-        let n = read_u32(&self.buf, at) as usize;
+        let buf = self.buf.bytes();
+        let n = read_u32(buf, at) as usize;
         (0..n).map(move |i| {
             let m = at + 4 + i * METRIC_BYTES;
-            let (start, end) = (read_u32(&self.buf, m), read_u32(&self.buf, m + 4));
-            let name = self.buf.get(start as usize..end as usize).unwrap_or_default();
-            let bits = read_u64(&self.buf, m + 8);
+            let (start, end) = (read_u32(buf, m), read_u32(buf, m + 4));
+            let name = buf.get(start as usize..end as usize).unwrap_or_default();
+            let bits = read_u64(buf, m + 8);
             let value = match self.values {
                 Values::Decimals => Decimal::from_bits(bits).to_f64(),
                 Values::Floats => f64::from_bits(bits),
@@ -163,31 +164,83 @@ impl Walk {
 /// Metrics the queue's block has room for before it grows (most events have a few).
 const ROOM_METRICS: usize = 4;
 
+/// What a thread keeps for `emit`: the shapes of its events and its ring of blocks.
+struct ThreadState {
+    shapes: Shapes,
+    blocks: Writer,
+}
+
+thread_local! {
+    static THREAD: std::cell::RefCell<ThreadState> =
+        const { std::cell::RefCell::new(ThreadState { shapes: Shapes::new(), blocks: Writer::new() }) };
+}
+
+/// Runs `f` with this thread's state; `None` while the thread is exiting (its state is gone) or
+/// inside another call on the same thread (cannot happen: nothing here calls out).
+#[inline(always)]
+fn with_thread<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
+    THREAD.try_with(|t| t.try_borrow_mut().ok().map(|mut t| f(&mut t))).ok().flatten()
+}
+
 /// Validates `text` (already size-checked). `None`: not handled here, run the complete
 /// validation. `Some((event, at_micros))`: valid, and valid UTF-8: outside strings the scanner
 /// takes nothing but ASCII, and a string with a byte above 0x7f is checked on its own, which
 /// spares a pass over the whole text. An event of a shape this thread has seen is read with
-/// that shape (`shape.rs`).
+/// that shape (`shape.rs`). The event's block is on the heap.
 #[inline(always)]
 pub(crate) fn validate(text: &[u8]) -> Option<(FastEvent, Option<i64>)> {
-    with_thread_shapes(|shapes| validate_with(text, Some(shapes)))
-        .unwrap_or_else(|| validate_with(text, None))
+    with_thread(|t| validate_with(text, Some(&mut t.shapes), None))
+        .unwrap_or_else(|| validate_with(text, None, None))
 }
 
-/// [`validate`] with the given shapes, or none (the walk only).
+/// [`validate`] for `emit`, whose event goes straight into `queue` (an address that tells the
+/// queues apart): its block is in this thread's ring when there is room (`blocks.rs`).
 #[inline(always)]
-pub(crate) fn validate_with(text: &[u8], shapes: Option<&mut Shapes>) -> Option<(FastEvent, Option<i64>)> {
+pub(crate) fn validate_for_queue(text: &[u8], queue: usize) -> Option<(FastEvent, Option<i64>)> {
+    with_thread(|t| validate_with(text, Some(&mut t.shapes), Some((&mut t.blocks, queue))))
+        .unwrap_or_else(|| validate_with(text, None, None))
+}
+
+/// An event the queue refused: its block goes back to this thread's ring, which it was the last
+/// written in.
+pub(crate) fn give_back(event: FastEvent) {
+    let mut block = Some(event.buf);
+    with_thread(|t| {
+        if let Some(b) = block.take() {
+            b.give_back(Some(&mut t.blocks));
+        }
+    });
+}
+
+/// In a forked child: see `blocks::after_fork_child`.
+pub(crate) fn after_fork_child() {
+    with_thread(|t| super::blocks::after_fork_child(&mut t.blocks));
+}
+
+/// [`validate`] with the given shapes, or none (the walk only), and the ring for the block, or
+/// none (the heap).
+#[inline(always)]
+pub(crate) fn validate_with(
+    text: &[u8],
+    shapes: Option<&mut Shapes>,
+    mut blocks: Option<(&mut Writer, usize)>,
+) -> Option<(FastEvent, Option<i64>)> {
     // Offsets are 32-bit (events are limited to `limits.max_event_bytes`, 64 KiB by default).
     if text.len() >= (u32::MAX as usize) - PAD {
         return None;
     }
     // The queue's block, holding the text followed by the zeros the scanner reads past it (the
     // offset table takes their place).
-    let mut buf = Vec::with_capacity(text.len() + TABLE_BYTES + ROOM_METRICS * METRIC_BYTES);
+    // In a ring, room for the largest table: the metrics are counted only once read.
+    let mut buf = BlockBuf::new(
+        blocks.as_mut().map(|(w, queue)| (&mut **w, *queue)),
+        text.len() + TABLE_BYTES + MAX_METRICS * METRIC_BYTES,
+        text.len() + TABLE_BYTES + ROOM_METRICS * METRIC_BYTES,
+    );
     buf.extend_from_slice(text);
     buf.extend_from_slice(&[0; PAD]);
     let mut w = Walk::new();
-    let mut s = Scan::new(&buf);
+    let mut s = Scan::new(buf.as_slice());
     let (outcome, shapes) = match shapes {
         Some(shapes) => (shapes.read(&mut s, &mut w), Some(shapes)),
         None => (Outcome::Miss { learn: false }, None),
@@ -221,6 +274,7 @@ pub(crate) fn validate_with(text: &[u8], shapes: Option<&mut Shapes>) -> Option<
     }
     buf.truncate(text.len());
     let values = put_table(&mut buf, &w.spans, &w.metrics);
+    let buf = buf.finish(blocks);
     let event =
         FastEvent { buf, text_len: text.len() as u32, values, kind, status: w.status, progress: w.progress };
     Some((event, at_micros))
@@ -578,13 +632,31 @@ impl Builder {
         let (text_len, n) = (self.buf.len(), self.n_metrics);
         let mut buf = std::mem::take(&mut self.buf);
         let values = put_table(&mut buf, &self.spans, &self.metrics[..n]);
-        FastEvent { buf, text_len: text_len as u32, values, kind, status, progress }
+        FastEvent { buf: Block::Heap(buf), text_len: text_len as u32, values, kind, status, progress }
+    }
+}
+
+/// Where `put_table` writes: a block being written, or a job's text.
+trait Append {
+    fn extend_from_slice(&mut self, bytes: &[u8]);
+}
+
+impl Append for Vec<u8> {
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        Vec::extend_from_slice(self, bytes);
+    }
+}
+
+impl Append for BlockBuf {
+    #[inline(always)]
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        BlockBuf::extend_from_slice(self, bytes);
     }
 }
 
 /// Appends the offset table and the metrics after the text (assembled on the stack and appended
 /// whole: a `Vec` append per number cost more than the rest of the table).
-fn put_table<V: TableValue>(buf: &mut Vec<u8>, spans: &[Span; FIELDS], metrics: &[(Span, V)]) -> Values {
+fn put_table<V: TableValue>(buf: &mut impl Append, spans: &[Span; FIELDS], metrics: &[(Span, V)]) -> Values {
     let mut table = [0u8; TABLE_BYTES];
     for (entry, s) in table.chunks_exact_mut(SPAN_BYTES).zip(spans) {
         entry[..4].copy_from_slice(&s.start.to_le_bytes());

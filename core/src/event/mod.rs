@@ -1,6 +1,7 @@
 //! Event schema v1: parsing and validation (on the caller's thread, borrowing the input)
 //! and enrichment into the stored form (on the router thread, see `encode`).
 
+mod blocks;
 pub(crate) mod encode;
 pub(crate) mod fast;
 mod scan;
@@ -18,6 +19,7 @@ use crate::backend::Batch;
 use crate::error::{Error, Result};
 
 pub(crate) use encode::{encode_event, Enrichment};
+pub(crate) use fast::after_fork_child;
 pub(crate) use timestamp::init_fast_clock;
 pub use timestamp::{format_micros, now_micros, parse_rfc3339_micros};
 
@@ -282,20 +284,53 @@ impl ParsedEvent {
             ParsedEvent::Parsed(ev) => encode_event(ev.raw(), at_micros, emitted_at, enrich, batch),
         }
     }
+
+    /// The queue refused the event (see [`validate_for_queue`]).
+    pub fn give_back(self) {
+        if let ParsedEvent::Fast(ev) = self {
+            fast::give_back(ev);
+        }
+    }
 }
 
 /// Validates one event for the queue: the fast path when it applies, else the complete
 /// validation, whose errors name the field. Returns `event.at` in UTC microseconds when given.
-///
-/// Inlined into `Client::emit` with `fast::validate`: returned through memory, the event was
-/// written with narrow stores and read back with wide loads, which the CPU cannot forward, so
-/// the read waited for every older store to land, the copy into the queue's block among them
-/// (most of `Client::emit`'s samples in `perf record` of `emit_latency`).
-#[inline(always)]
+/// The block is on the heap (the tests' form; `emit` uses [`validate_for_queue`]).
+#[cfg(test)]
 pub(crate) fn validate_queued(bytes: &[u8], max_event_bytes: usize) -> Result<(ParsedEvent, Option<i64>)> {
+    validate_into(bytes, max_event_bytes, None)
+}
+
+/// [`validate_queued`] for `emit`, whose event goes straight into `queue` (an address that tells
+/// queues apart): its block is then in this thread's ring (`blocks.rs`), and must go back with
+/// [`ParsedEvent::give_back`] if the queue refuses it.
+///
+/// Inlined into `Client::emit` with `fast::validate_for_queue`: returned through memory, the
+/// event was written with narrow stores and read back with wide loads, which the CPU cannot
+/// forward, so the read waited for every older store to land, the copy into the queue's block
+/// among them (most of `Client::emit`'s samples in `perf record` of `emit_latency`).
+#[inline(always)]
+pub(crate) fn validate_for_queue(
+    bytes: &[u8],
+    max_event_bytes: usize,
+    queue: usize,
+) -> Result<(ParsedEvent, Option<i64>)> {
+    validate_into(bytes, max_event_bytes, Some(queue))
+}
+
+#[inline(always)]
+fn validate_into(
+    bytes: &[u8],
+    max_event_bytes: usize,
+    queue: Option<usize>,
+) -> Result<(ParsedEvent, Option<i64>)> {
     // The size first: the fast path takes any length it is given.
     if bytes.len() <= max_event_bytes {
-        if let Some((ev, at_micros)) = fast::validate(bytes) {
+        let fast = match queue {
+            Some(queue) => fast::validate_for_queue(bytes, queue),
+            None => fast::validate(bytes),
+        };
+        if let Some((ev, at_micros)) = fast {
             return Ok((ParsedEvent::Fast(ev), at_micros));
         }
     }
@@ -319,7 +354,7 @@ pub(crate) fn fast_path_agrees(bytes: &[u8]) -> bool {
     }
     // Without this thread's shapes, so that the answer depends on `bytes` alone
     // (`shape_agrees` checks the shapes).
-    let Some((fast, fast_at)) = fast::validate_with(bytes, None) else { return false };
+    let Some((fast, fast_at)) = fast::validate_with(bytes, None, None) else { return false };
     let text = String::from_utf8_lossy(bytes);
     let (parsed, v) = match validate_owned(bytes, AGREEMENT_MAX) {
         Ok(ok) => ok,
@@ -349,11 +384,11 @@ pub(crate) fn shape_agrees(first: &[u8], second: &[u8]) -> bool {
     if first.len() > AGREEMENT_MAX || second.len() > AGREEMENT_MAX {
         return false;
     }
-    if fast::validate_with(first, Some(&mut shapes)).is_none() {
+    if fast::validate_with(first, Some(&mut shapes), None).is_none() {
         return false;
     }
-    let with_shape = fast::validate_with(second, Some(&mut shapes));
-    let walked = fast::validate_with(second, None);
+    let with_shape = fast::validate_with(second, Some(&mut shapes), None);
+    let walked = fast::validate_with(second, None, None);
     assert_eq!(
         with_shape,
         walked,

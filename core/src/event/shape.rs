@@ -304,17 +304,3 @@ impl Shapes {
         self.took(n);
     }
 }
-
-thread_local! {
-    static THREAD_SHAPES: std::cell::RefCell<Shapes> = const { std::cell::RefCell::new(Shapes::new()) };
-}
-
-/// Runs `f` with this thread's shapes; `None` while the thread is exiting (its shapes are
-/// gone) or inside another call on the same thread (cannot happen: nothing here calls out).
-#[inline(always)]
-pub(crate) fn with_thread_shapes<R>(f: impl FnOnce(&mut Shapes) -> R) -> Option<R> {
-    THREAD_SHAPES
-        .try_with(|shapes| shapes.try_borrow_mut().ok().map(|mut shapes| f(&mut shapes)))
-        .ok()
-        .flatten()
-}

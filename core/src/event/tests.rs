@@ -476,13 +476,13 @@ fn a_thread_of_ever_changing_shapes_probes_and_learns_again() {
     let mut shapes = shape::Shapes::new();
     for n in 0..200 {
         let text = format!(r#"{{"event":{{"kind":"metric","metrics":{{"m{n}":1}}}}}}"#);
-        assert!(fast::validate_with(text.as_bytes(), Some(&mut shapes)).is_some());
+        assert!(fast::validate_with(text.as_bytes(), Some(&mut shapes), None).is_some());
         assert!(!shapes.took_last());
     }
     let repeated = r#"{"event":{"kind":"metric","metrics":{"same":2}}}"#;
     let mut first_taken = None;
     for n in 0..40 {
-        assert!(fast::validate_with(repeated.as_bytes(), Some(&mut shapes)).is_some());
+        assert!(fast::validate_with(repeated.as_bytes(), Some(&mut shapes), None).is_some());
         if shapes.took_last() && first_taken.is_none() {
             first_taken = Some(n);
         }
@@ -505,19 +505,19 @@ fn four_shapes_in_turn_are_all_kept() {
     let mut shapes = shape::Shapes::new();
     for round in 0..3 {
         for text in kinds {
-            assert!(fast::validate_with(text.as_bytes(), Some(&mut shapes)).is_some());
+            assert!(fast::validate_with(text.as_bytes(), Some(&mut shapes), None).is_some());
             assert_eq!(shapes.took_last(), round > 0, "round {round}: {text}");
         }
     }
     let fifth = r#"{"event":{"kind":"finished","status":"succeeded"}}"#;
-    assert!(fast::validate_with(fifth.as_bytes(), Some(&mut shapes)).is_some());
-    assert!(fast::validate_with(fifth.as_bytes(), Some(&mut shapes)).is_some());
+    assert!(fast::validate_with(fifth.as_bytes(), Some(&mut shapes), None).is_some());
+    assert!(fast::validate_with(fifth.as_bytes(), Some(&mut shapes), None).is_some());
     assert!(shapes.took_last());
     // The metric's shape was unused longest: it is the one gone.
     for text in &kinds[1..] {
-        assert!(fast::validate_with(text.as_bytes(), Some(&mut shapes)).is_some());
+        assert!(fast::validate_with(text.as_bytes(), Some(&mut shapes), None).is_some());
         assert!(shapes.took_last(), "{text}");
     }
-    assert!(fast::validate_with(kinds[0].as_bytes(), Some(&mut shapes)).is_some());
+    assert!(fast::validate_with(kinds[0].as_bytes(), Some(&mut shapes), None).is_some());
     assert!(!shapes.took_last());
 }

@@ -64,8 +64,13 @@ impl Ingress {
     /// Queues an event (`on_full: drop` only; `Full` otherwise). Never blocks.
     #[inline]
     pub fn push(&self, env: Envelope) -> Pushed {
-        let Some(events) = &self.events else { return Pushed::Full };
-        if events.push(env).is_err() {
+        let Some(events) = &self.events else {
+            env.event.give_back();
+            return Pushed::Full;
+        };
+        if let Err(env) = events.push(env) {
+            // Never queued: its block goes back to the thread that wrote it, this one.
+            env.event.give_back();
             return Pushed::Full;
         }
         match self.state.load(SeqCst) {
