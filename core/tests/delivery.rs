@@ -308,6 +308,54 @@ fn events_racing_a_shutdown_are_delivered_or_counted() {
     }
 }
 
+/// Two clients fed from the same threads, one with a small queue that keeps refusing: each gets
+/// its events once, every one intact. `emit` writes events into a ring per thread
+/// (`event/blocks.rs`) that serves one queue at a time and takes back the blocks a queue refuses,
+/// so a mistake there shows as an event written over by a later one.
+#[test]
+fn two_clients_on_the_same_threads_each_get_their_events_intact() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = file_client(dir_a.path(), "{on_full: drop}");
+    let b = file_client(dir_b.path(), "{capacity: 64, batch_max: 16, on_full: drop}");
+    let threads: Vec<_> = (0..3)
+        .map(|t| {
+            let (a, b) = (a.clone(), b.clone());
+            std::thread::spawn(move || {
+                let mut taken = 0;
+                let mut to_b = |i: usize| match b.emit(event(i).as_bytes()) {
+                    Ok(()) => taken += 1,
+                    Err(Error::QueueFull) => {}
+                    Err(e) => panic!("{e}"),
+                };
+                // First to `b` alone (its refusals are of blocks in the thread's ring), then to
+                // both in turn.
+                (20000 + t * 4000..20000 + (t + 1) * 4000).for_each(&mut to_b);
+                for i in t * 4000..(t + 1) * 4000 {
+                    a.emit(event(i).as_bytes()).unwrap();
+                    to_b(i);
+                }
+                taken
+            })
+        })
+        .collect();
+    let taken: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    a.flush(Duration::from_secs(10)).unwrap();
+    b.flush(Duration::from_secs(10)).unwrap();
+    let intact = |e: &Value| {
+        let i = e["event"]["metrics"]["i"].as_f64().unwrap_or(-1.0);
+        e["entity"]["id"].as_str() == Some(&format!("T{i}"))
+    };
+    let (events_a, events_b) = (read_jsonl(&dir_a.path().join("ev")), read_jsonl(&dir_b.path().join("ev")));
+    assert_eq!(events_a.len(), 12000);
+    assert_eq!(keys(&events_a).len(), 12000);
+    assert!(events_a.iter().all(intact));
+    assert_eq!(events_b.len() as u64, taken);
+    assert_eq!(keys(&events_b).len() as u64, taken);
+    assert!(events_b.iter().all(intact));
+    assert!(taken > 0 && taken < 24000, "{taken}");
+    assert_eq!(b.stats().dropped, 24000 - taken);
+}
+
 #[test]
 fn a_full_queue_drops_and_counts_without_blocking() {
     let dir = tempfile::tempdir().unwrap();
