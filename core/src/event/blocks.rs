@@ -84,8 +84,9 @@ fn take_ring() -> Option<&'static Ring> {
 /// A ring, owned, never freed.
 fn new_ring() -> Option<&'static Ring> {
     let layout = Layout::from_size_align(RING_BYTES, LINE).ok()?;
-    // SAFETY: the layout has a non-zero size.
-    let base = NonNull::new(unsafe { std::alloc::alloc(layout) })?;
+    // SAFETY: the layout has a non-zero size. Zeroed, so that every byte of a ring is
+    // initialised before a slice is made over it (`BlockBuf::append`).
+    let base = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
     Some(Box::leak(Box::new(Ring {
         base,
         released: Released(AtomicU64::new(0)),
@@ -330,6 +331,29 @@ impl BlockBuf {
         let mut v = self.as_slice().to_vec();
         v.extend_from_slice(bytes);
         *self = BlockBuf::Heap(v);
+    }
+
+    /// Appends `n` bytes, which `fill` writes in place.
+    #[inline(always)]
+    pub fn append(&mut self, n: usize, fill: impl FnOnce(&mut [u8])) {
+        match self {
+            BlockBuf::Ring(r) if n <= r.cap - r.len => {
+                // SAFETY: as `Reserved::push`; the ring's bytes are initialised (zeroed when
+                // the ring was made, written since).
+                fill(unsafe { std::slice::from_raw_parts_mut(r.ptr.add(r.len), n) });
+                r.len += n;
+            }
+            BlockBuf::Ring(_) => {
+                let mut bytes = vec![0; n];
+                fill(&mut bytes);
+                self.spill(&bytes);
+            }
+            BlockBuf::Heap(v) => {
+                let at = v.len();
+                v.resize(at + n, 0);
+                fill(&mut v[at..]);
+            }
+        }
     }
 
     #[inline(always)]

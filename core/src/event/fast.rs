@@ -638,39 +638,42 @@ impl Builder {
 
 /// Where `put_table` writes: a block being written, or a job's text.
 trait Append {
-    fn extend_from_slice(&mut self, bytes: &[u8]);
+    /// Appends `n` bytes, which `fill` writes.
+    fn append(&mut self, n: usize, fill: impl FnOnce(&mut [u8]));
 }
 
 impl Append for Vec<u8> {
-    fn extend_from_slice(&mut self, bytes: &[u8]) {
-        Vec::extend_from_slice(self, bytes);
+    fn append(&mut self, n: usize, fill: impl FnOnce(&mut [u8])) {
+        let at = self.len();
+        self.resize(at + n, 0);
+        fill(&mut self[at..]);
     }
 }
 
 impl Append for BlockBuf {
     #[inline(always)]
-    fn extend_from_slice(&mut self, bytes: &[u8]) {
-        BlockBuf::extend_from_slice(self, bytes);
+    fn append(&mut self, n: usize, fill: impl FnOnce(&mut [u8])) {
+        BlockBuf::append(self, n, fill);
     }
 }
 
-/// Appends the offset table and the metrics after the text (assembled on the stack and appended
-/// whole: a `Vec` append per number cost more than the rest of the table).
+/// Appends the offset table and the metrics after the text, written in place (a copy per
+/// metric cost more than the rest of the table).
+#[inline(always)]
 fn put_table<V: TableValue>(buf: &mut impl Append, spans: &[Span; FIELDS], metrics: &[(Span, V)]) -> Values {
-    let mut table = [0u8; TABLE_BYTES];
-    for (entry, s) in table.chunks_exact_mut(SPAN_BYTES).zip(spans) {
-        entry[..4].copy_from_slice(&s.start.to_le_bytes());
-        entry[4..].copy_from_slice(&s.end.to_le_bytes());
-    }
-    table[FIELDS * SPAN_BYTES..].copy_from_slice(&(metrics.len() as u32).to_le_bytes());
-    buf.extend_from_slice(&table);
-    for (s, v) in metrics {
-        let mut entry = [0u8; METRIC_BYTES];
-        entry[..4].copy_from_slice(&s.start.to_le_bytes());
-        entry[4..8].copy_from_slice(&s.end.to_le_bytes());
-        entry[8..].copy_from_slice(&v.bits().to_le_bytes());
-        buf.extend_from_slice(&entry);
-    }
+    buf.append(TABLE_BYTES + metrics.len() * METRIC_BYTES, |out| {
+        let (table, entries) = out.split_at_mut(TABLE_BYTES);
+        for (entry, s) in table.chunks_exact_mut(SPAN_BYTES).zip(spans) {
+            entry[..4].copy_from_slice(&s.start.to_le_bytes());
+            entry[4..].copy_from_slice(&s.end.to_le_bytes());
+        }
+        table[FIELDS * SPAN_BYTES..].copy_from_slice(&(metrics.len() as u32).to_le_bytes());
+        for (entry, (s, v)) in entries.chunks_exact_mut(METRIC_BYTES).zip(metrics) {
+            entry[..4].copy_from_slice(&s.start.to_le_bytes());
+            entry[4..8].copy_from_slice(&s.end.to_le_bytes());
+            entry[8..].copy_from_slice(&v.bits().to_le_bytes());
+        }
+    });
     V::VALUES
 }
 
