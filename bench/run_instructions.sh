@@ -17,6 +17,7 @@ emit=$(grep -m1 ':monitoring_emit ' <<<"$ann" | awk '{print $1}' | tr -d , || tr
 # The library's own threads (the batcher and the delivery worker), from their common entry point:
 # a symbol of the batcher's loop itself moves with inlining from one build to the next.
 router=$(grep -m1 'std::sys::thread::unix::Thread>::new::thread_start' <<<"$ann" | awk '{print $1}' | tr -d , || true)
+clock=$(grep -m1 'timestamp::now_micros ' <<<"$ann" | awk '{print $1}' | tr -d , || true)
 encode=$(grep -m1 -E 'monitoring_core::event::(encode::encode_event|ParsedEvent::encode)' <<<"$ann" | awk '{print $1}' | tr -d , || true)
 per() { echo $(( ${1:-0} / N )); }
 # Job calls: one job, N progress and N metric calls.
@@ -36,6 +37,7 @@ metric=$(grep -m1 ':monitoring_job_metric ' <<<"$jann" | awk '{print $1}' | tr -
   echo "| where | instructions / event |"
   echo "|---|---|"
   echo "| \`monitoring_emit\` on the caller's thread (UTF-8 check, parse and validation, queueing) | $(per "$emit") |"
+  echo "| of which the event time (\`now_micros\`: under valgrind it renews its anchor far more often than at full speed, so this varies from run to run) | $(per "$clock") |"
   echo "| the router's threads: batcher (enrichment, encoding, batching) and delivery worker (writing) | $(per "$router") |"
   echo "| of which encoding the stored line (\`encode_event\`) | $(per "$encode") |"
   echo "| whole process, start to exit | $(per "$total") |"
@@ -59,6 +61,9 @@ metric=$(grep -m1 ':monitoring_job_metric ' <<<"$jann" | awk '{print $1}' | tr -
   echo "\`on_full: block\` (crossbeam's channel); it now runs \`drop\`, the default and the C benchmark's mode,"
   echo "whose queue is a crossbeam \`ArrayQueue\` (\`router/ingress.rs\`, 94c3c31): at f703b2e, runs one after the"
   echo "other gave about 1,690 under \`block\` and 1,575 under \`drop\` (this harness's own runs: 1,528-1,545)."
+  echo "Metric values kept as read until the encoder converts them (28facea) and blocks written into a ring per"
+  echo "emitting thread instead of the heap (\`event/blocks.rs\`, 2670949: no allocation on \`emit\`) took the"
+  echo "count less the event time from about 1,477 (at 28facea's parent) to 1,440-1,530 (valgrind's scheduling moves it by some 50)."
   echo "Under valgrind the event time (\`now_micros\`, the CPU counter extrapolated from a system clock"
   echo "reading at most 1 ms old) renews its anchor far more often than at full speed, which adds about"
   echo "50 instructions per event to \`monitoring_emit\` here that a real run does not pay."
