@@ -8,7 +8,8 @@
 //! allocation alone (lfence/rdtsc probes in `Client::emit`). In a ring the batcher only reads an
 //! event's bytes, and gives them back by adding their size to a counter that the emitting thread
 //! reads about once a lap; the lines `emit` writes next are, by then, out of the other core's
-//! caches. `emit_latency` with one thread: p90 280 ns against 380, p99 530 against 840.
+//! caches. `emit_latency` with one thread, alternating runs: p90 320-360 ns against 371-431,
+//! p99 641-711 against 821-1,042 (p50 the same).
 //!
 //! The rules that make it sound:
 //!

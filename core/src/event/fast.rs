@@ -49,7 +49,8 @@ const TABLE_BYTES: usize = FIELDS * SPAN_BYTES + 4;
 const _: () = assert!(PAD <= TABLE_BYTES, "the table takes the scanner's padding's place");
 
 /// A validated event as the queue carries it: `[text][offset table][metric count][metrics]` in
-/// one heap block, plus what is cheaper to keep decoded (kind, status, progress).
+/// one block (in the emitting thread's ring, `blocks.rs`, or on the heap), plus what is cheaper
+/// to keep decoded (kind, status, progress).
 #[derive(Debug, PartialEq)]
 pub(crate) struct FastEvent {
     buf: Block,
