@@ -349,11 +349,7 @@ impl BlockBuf {
                 fill(&mut bytes);
                 self.spill(&bytes);
             }
-            BlockBuf::Heap(v) => {
-                let at = v.len();
-                v.resize(at + n, 0);
-                fill(&mut v[at..]);
-            }
+            BlockBuf::Heap(v) => Append::append(v, n, fill),
         }
     }
 
@@ -384,6 +380,28 @@ impl BlockBuf {
     }
 }
 
+/// Where an event's table is written: a block being written, or a job's text (`fast.rs`).
+pub(crate) trait Append {
+    /// Appends `n` bytes, which `fill` writes.
+    fn append(&mut self, n: usize, fill: impl FnOnce(&mut [u8]));
+}
+
+impl Append for Vec<u8> {
+    #[inline(always)]
+    fn append(&mut self, n: usize, fill: impl FnOnce(&mut [u8])) {
+        let at = self.len();
+        self.resize(at + n, 0);
+        fill(&mut self[at..]);
+    }
+}
+
+impl Append for BlockBuf {
+    #[inline(always)]
+    fn append(&mut self, n: usize, fill: impl FnOnce(&mut [u8])) {
+        BlockBuf::append(self, n, fill);
+    }
+}
+
 /// An event's bytes as the queue carries them.
 pub(crate) enum Block {
     Heap(Vec<u8>),
@@ -401,9 +419,9 @@ impl Block {
 
     /// The block was never queued: a ring's goes back to `writer` (this thread's, which wrote
     /// it just before).
-    pub fn give_back(self, writer: Option<&mut Writer>) {
-        if let (Block::Ring(b), Some(w)) = (self, writer) {
-            w.take_back(b);
+    pub fn give_back(self, writer: &mut Writer) {
+        if let Block::Ring(b) = self {
+            writer.take_back(b);
         }
     }
 }
@@ -476,7 +494,7 @@ mod tests {
         let first = write(&mut w, 1, 100, 1);
         let refused = write(&mut w, 1, 100, 2);
         let at = refused.bytes().as_ptr();
-        refused.give_back(Some(&mut w));
+        refused.give_back(&mut w);
         let next = write(&mut w, 1, 100, 3);
         assert_eq!(next.bytes().as_ptr(), at);
         assert!(first.bytes().iter().all(|&x| x == 1) && next.bytes().iter().all(|&x| x == 3));

@@ -14,7 +14,7 @@
 
 use arrayvec::ArrayVec;
 
-use super::blocks::{Block, BlockBuf, Writer};
+use super::blocks::{Append, Block, BlockBuf, Writer};
 use super::scan::{Decimal, Key, Scan, Span, PAD};
 use super::shape::{Outcome, Shapes, Slot, What, MAX_SLOTS};
 use super::{parse_rfc3339_micros, Kind, Status};
@@ -187,30 +187,21 @@ fn with_thread<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
 /// validation. `Some((event, at_micros))`: valid, and valid UTF-8: outside strings the scanner
 /// takes nothing but ASCII, and a string with a byte above 0x7f is checked on its own, which
 /// spares a pass over the whole text. An event of a shape this thread has seen is read with
-/// that shape (`shape.rs`). The event's block is on the heap.
+/// that shape (`shape.rs`). With `queue` (`emit`'s event, which goes straight into that queue;
+/// an address that tells queues apart) the block is in this thread's ring when there is room
+/// (`blocks.rs`); without, on the heap.
 #[inline(always)]
-pub(crate) fn validate(text: &[u8]) -> Option<(FastEvent, Option<i64>)> {
-    with_thread(|t| validate_with(text, Some(&mut t.shapes), None))
-        .unwrap_or_else(|| validate_with(text, None, None))
-}
-
-/// [`validate`] for `emit`, whose event goes straight into `queue` (an address that tells the
-/// queues apart): its block is in this thread's ring when there is room (`blocks.rs`).
-#[inline(always)]
-pub(crate) fn validate_for_queue(text: &[u8], queue: usize) -> Option<(FastEvent, Option<i64>)> {
-    with_thread(|t| validate_with(text, Some(&mut t.shapes), Some((&mut t.blocks, queue))))
+pub(crate) fn validate(text: &[u8], queue: Option<usize>) -> Option<(FastEvent, Option<i64>)> {
+    with_thread(|t| validate_with(text, Some(&mut t.shapes), queue.map(|q| (&mut t.blocks, q))))
         .unwrap_or_else(|| validate_with(text, None, None))
 }
 
 /// An event the queue refused: its block goes back to this thread's ring, which it was the last
 /// written in.
 pub(crate) fn give_back(event: FastEvent) {
-    let mut block = Some(event.buf);
-    with_thread(|t| {
-        if let Some(b) = block.take() {
-            b.give_back(Some(&mut t.blocks));
-        }
-    });
+    // While the thread exits (no state), the block is dropped, which releases it.
+    let block = event.buf;
+    with_thread(move |t| block.give_back(&mut t.blocks));
 }
 
 /// In a forked child: see `blocks::after_fork_child`.
@@ -634,27 +625,6 @@ impl Builder {
         let mut buf = std::mem::take(&mut self.buf);
         let values = put_table(&mut buf, &self.spans, &self.metrics[..n]);
         FastEvent { buf: Block::Heap(buf), text_len: text_len as u32, values, kind, status, progress }
-    }
-}
-
-/// Where `put_table` writes: a block being written, or a job's text.
-trait Append {
-    /// Appends `n` bytes, which `fill` writes.
-    fn append(&mut self, n: usize, fill: impl FnOnce(&mut [u8]));
-}
-
-impl Append for Vec<u8> {
-    fn append(&mut self, n: usize, fill: impl FnOnce(&mut [u8])) {
-        let at = self.len();
-        self.resize(at + n, 0);
-        fill(&mut self[at..]);
-    }
-}
-
-impl Append for BlockBuf {
-    #[inline(always)]
-    fn append(&mut self, n: usize, fill: impl FnOnce(&mut [u8])) {
-        BlockBuf::append(self, n, fill);
     }
 }
 

@@ -305,7 +305,7 @@ pub(crate) fn validate_queued(bytes: &[u8], max_event_bytes: usize) -> Result<(P
 /// queues apart): its block is then in this thread's ring (`blocks.rs`), and must go back with
 /// [`ParsedEvent::give_back`] if the queue refuses it.
 ///
-/// Inlined into `Client::emit` with `fast::validate_for_queue`: returned through memory, the
+/// Inlined into `Client::emit` with `fast::validate`: returned through memory, the
 /// event was written with narrow stores and read back with wide loads, which the CPU cannot
 /// forward, so the read waited for every older store to land, the copy into the queue's block
 /// among them (most of `Client::emit`'s samples in `perf record` of `emit_latency`).
@@ -326,11 +326,7 @@ fn validate_into(
 ) -> Result<(ParsedEvent, Option<i64>)> {
     // The size first: the fast path takes any length it is given.
     if bytes.len() <= max_event_bytes {
-        let fast = match queue {
-            Some(queue) => fast::validate_for_queue(bytes, queue),
-            None => fast::validate(bytes),
-        };
-        if let Some((ev, at_micros)) = fast {
+        if let Some((ev, at_micros)) = fast::validate(bytes, queue) {
             return Ok((ParsedEvent::Fast(ev), at_micros));
         }
     }

@@ -4,8 +4,8 @@
 //! and the control messages (flush and stop markers, wake-ups) into a small crossbeam channel
 //! beside it. `ArrayQueue::push` is the channel's `try_send` without the parts a caller of
 //! `emit` never uses (the selection token, the registry of waiting senders): 90 to 115
-//! instructions fewer per event (two callgrind measurements), 20 ns at p50 on the bench machine. What those parts did is
-//! done here, on the paths that need it:
+//! instructions fewer per event (two callgrind measurements), 20 ns at p50 on the bench
+//! machine. What those parts did is done here, on the paths that need it:
 //!
 //! - **Waking the batcher.** The batcher blocks on the control channel, which no event passes
 //!   through. Before it blocks it sets `SLEEPING` and looks at the queue again; an `emit` reads
