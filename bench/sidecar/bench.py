@@ -577,9 +577,10 @@ def main():
       " in the core: `emit` validates each event on the HTTP thread (the core's one-pass scanner, which records"
       " where the fields are) and the core's single batcher thread encodes it from those offsets (the same path as"
       " in-process `monitoring_emit`, see the C section), so the batch endpoint runs at the pace of those two"
-      " threads; events allocated on the HTTP thread are freed on the batcher's, which mimalloc serves without the"
-      " lock contention of glibc's malloc. 429 answers (`non-2xx`) are the agent refusing batches while its queue"
-      " is full."
+      " threads. Each event's block is written into the HTTP thread's own ring (`core/src/event/blocks.rs`) and"
+      " released by count when the batcher drops it; an event that finds the ring full (the batcher behind) or is"
+      " over 32 KiB takes the heap, which mimalloc serves without the lock contention of glibc's malloc. 429"
+      " answers (`non-2xx`) are the agent refusing batches while its queue is full."
       % (fmt(1e6 * x1["server_cpu"] / max(1, x1.get("events") or 1), 1),
          fmt(1e6 * stack_rows[0]["server_cpu"] / max(1, stack_rows[0].get("events") or 1), 1) if stack_rows else "-",
          max(0.0, machine_total - ours), elapsed * (os.cpu_count() or 1),

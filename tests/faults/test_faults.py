@@ -33,6 +33,7 @@ ARGS = None
 WORK = None
 SOAK = os.environ.get("SOAK") == "1"
 TESTS = []
+eq = ts.eq
 
 
 def test(fn):
@@ -42,10 +43,6 @@ def test(fn):
 
 def note(msg):
     print("# " + msg, flush=True)
-
-
-def eq(a, b, what=""):
-    assert a == b, "%s: %s != %s" % (what, ts.short(a), ts.short(b))
 
 
 def free_port():
